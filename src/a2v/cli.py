@@ -1,0 +1,128 @@
+"""``a2v`` command line: ``a2v <recipe> <prepare|train|generate|evaluate> --config x.yaml --set k=v``.
+
+Every recipe contributes a Typer sub-app from ``a2v.recipes.<name>.cli`` (cheap to import;
+heavy imports happen inside commands). Errors the user can fix are printed as one line
+(``error: ...``) with exit status 2, never as a traceback.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import click
+import typer
+
+from a2v.errors import A2VError
+
+RECIPES = ("lipsync", "tongue", "face", "image", "talk")
+
+app = typer.Typer(
+    name="a2v",
+    help="a2v: speech and audio to pictures and video. Five methods, one core.\n\n"
+    "Example: a2v demo   (makes its own inputs, writes demo_out/demo.mp4)",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+@app.command()
+def info() -> None:
+    """Versions, devices, optional parts and which pretrained weights are available offline.
+
+    Example: a2v info
+    """
+    from a2v.info import print_info
+
+    print_info()
+
+
+@app.command()
+def prepare(
+    recipe: Annotated[str, typer.Argument(help=f"One of: {', '.join(RECIPES)}.")],
+    input: Annotated[list[Path], typer.Option("--input", "-i", help="Video/audio files or folders (repeatable).")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Dataset folder to write (shards + manifest).")],
+    num_shards: Annotated[int, typer.Option(help="Split the inputs over this many workers.")] = 1,
+    shard_index: Annotated[int, typer.Option(help="Which worker this is (0-based).")] = -1,
+    config: Annotated[Path | None, typer.Option("--config", "-c", help="YAML config.")] = None,
+    set_: Annotated[list[str] | None, typer.Option("--set", "-s", help="Override: --set face.min_size_px=120")] = None,
+) -> None:
+    """Prepare a dataset for a recipe: audio, features, face tracks, crops, landmarks.
+
+    Example: a2v prepare lipsync -i clips/ -o data/lipsync
+    """
+    if recipe not in RECIPES:
+        raise A2VError(f"unknown recipe '{recipe}' (choose one of: {', '.join(RECIPES)})")
+    mod = importlib.import_module(f"a2v.recipes.{recipe}.cli")
+    if not hasattr(mod, "prepare"):
+        raise A2VError(f"recipe '{recipe}' has no prepare step yet")
+    mod.prepare(input=input, output=output, num_shards=num_shards, shard_index=shard_index, config=config, set_=set_)
+
+
+@app.command()
+def demo(
+    output: Annotated[Path, typer.Option("--output", "-o", help="Folder for demo.mp4 and report.")] = Path("demo_out"),
+) -> None:
+    """Make speech and a face photo, run the default lipsync, write demo.mp4 and a report.
+
+    Example: a2v demo -o demo_out
+    """
+    from a2v.recipes.lipsync.demo import run_demo
+
+    run_demo(output)
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port.")] = 7860,
+    models: Annotated[Path, typer.Option(help="Folder of trained models to offer.")] = Path("models"),
+) -> None:
+    """Web UI and HTTP API for every recipe.
+
+    Example: a2v serve --port 7860
+    """
+    from a2v.serve.app import serve as _serve
+
+    _serve(host=host, port=port, models_dir=models)
+
+
+def _add_recipes() -> None:
+    for name in RECIPES:
+        try:
+            mod = importlib.import_module(f"a2v.recipes.{name}.cli")
+        except ModuleNotFoundError as e:
+            if e.name != f"a2v.recipes.{name}.cli" and e.name != f"a2v.recipes.{name}":
+                raise
+            continue
+        app.add_typer(mod.app, name=name)
+
+
+_add_recipes()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Console entry point; returns the exit status."""
+    try:
+        rv = app(args=argv, standalone_mode=False, prog_name="a2v")
+        return rv if isinstance(rv, int) else 0
+    except A2VError as e:
+        msg = str(e).splitlines()[0] if str(e) else type(e).__name__
+        print(f"error: {msg}", file=sys.stderr)
+        return e.exit_code
+    except click.exceptions.Exit as e:
+        return e.exit_code
+    except click.ClickException as e:
+        e.show()
+        return e.exit_code
+    except (click.exceptions.Abort, KeyboardInterrupt):
+        print("aborted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,46 @@
+"""Pieces shared by the recipe command lines: config options, output paths, a console.
+
+Recipe ``cli.py`` modules import only this at module level (cheap, no torch) and
+import their heavy code inside each command.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+
+from a2v.config import load_config
+
+T = TypeVar("T")
+
+console = Console(stderr=True)
+
+ConfigOpt = Annotated[
+    Path | None,
+    typer.Option("--config", "-c", help="YAML config (e.g. configs/<recipe>/paper.yaml or tiny.yaml).", show_default=False),
+]
+SetOpt = Annotated[
+    list[str] | None,
+    typer.Option("--set", "-s", help="Override a config value: --set train.lr=1e-4 (repeatable).", show_default=False),
+]
+ResumeOpt = Annotated[bool, typer.Option("--resume", help="Continue from the last checkpoint in the run folder.")]
+
+
+def configs_dir() -> Path:
+    """Folder of the configs shipped with the package (``a2v/configs``)."""
+    return Path(__file__).parent / "configs"
+
+
+def recipe_config(cls: type[T], recipe: str, config: Path | None, sets: list[str] | None, preset: str = "paper") -> T:
+    """Load a recipe config: shipped ``preset`` YAML when no ``--config`` is given, then ``--set``."""
+    path = config if config is not None else configs_dir() / recipe / f"{preset}.yaml"
+    if config is None and not path.is_file():
+        return load_config(cls, None, sets or [])
+    return load_config(cls, path, sets or [])
+
+
+def info(msg: str, **kw: Any) -> None:
+    console.print(msg, **kw)
