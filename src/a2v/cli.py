@@ -12,7 +12,6 @@ import sys
 from pathlib import Path
 from typing import Annotated
 
-import click
 import typer
 
 from a2v.errors import A2VError
@@ -96,8 +95,8 @@ def _add_recipes() -> None:
         try:
             mod = importlib.import_module(f"a2v.recipes.{name}.cli")
         except ModuleNotFoundError as e:
-            if e.name != f"a2v.recipes.{name}.cli" and e.name != f"a2v.recipes.{name}":
-                raise
+            if e.name not in ("a2v.recipes", f"a2v.recipes.{name}", f"a2v.recipes.{name}.cli"):
+                raise  # a real import error inside an existing recipe
             continue
         app.add_typer(mod.app, name=name)
 
@@ -106,22 +105,18 @@ _add_recipes()
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Console entry point; returns the exit status."""
+    """Console entry point. Usage errors and --help are handled by Typer (exit 2 / 0);
+    A2VError becomes one ``error: ...`` line on stderr and exit status 2."""
     try:
-        rv = app(args=argv, standalone_mode=False, prog_name="a2v")
-        return rv if isinstance(rv, int) else 0
+        app(args=argv, prog_name="a2v")  # standalone mode: always ends in SystemExit
     except A2VError as e:
         msg = str(e).splitlines()[0] if str(e) else type(e).__name__
         print(f"error: {msg}", file=sys.stderr)
         return e.exit_code
-    except click.exceptions.Exit as e:
-        return e.exit_code
-    except click.ClickException as e:
-        e.show()
-        return e.exit_code
-    except (click.exceptions.Abort, KeyboardInterrupt):
+    except KeyboardInterrupt:
         print("aborted", file=sys.stderr)
         return 130
+    return 0
 
 
 if __name__ == "__main__":

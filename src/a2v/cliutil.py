@@ -30,12 +30,16 @@ ResumeOpt = Annotated[bool, typer.Option("--resume", help="Continue from the las
 
 
 def configs_dir() -> Path:
-    """Folder of the configs shipped with the package (``a2v/configs``)."""
-    return Path(__file__).parent / "configs"
+    """The repository's ``configs/`` folder (``configs/<recipe>/{paper,tiny}.yaml``)."""
+    return Path(__file__).resolve().parents[2] / "configs"
 
 
 def recipe_config(cls: type[T], recipe: str, config: Path | None, sets: list[str] | None, preset: str = "paper") -> T:
-    """Load a recipe config: shipped ``preset`` YAML when no ``--config`` is given, then ``--set``."""
+    """Load a recipe config: ``configs/<recipe>/<preset>.yaml`` when no ``--config`` is given, then ``--set``.
+
+    The dataclass defaults are the paper's settings, so a missing preset file (e.g. a
+    non-editable install) falls back to them.
+    """
     path = config if config is not None else configs_dir() / recipe / f"{preset}.yaml"
     if config is None and not path.is_file():
         return load_config(cls, None, sets or [])
