@@ -83,8 +83,9 @@ def read_video(
 def read_audio(path: str | Path, sr: int | None = None) -> tuple[np.ndarray, int]:
     """Decode the first audio track of a video (or audio) file to mono.
 
-    Returns (float32 (S,) in [-1, 1], sample rate in Hz); ``sr`` resamples (FFmpeg
-    swresample), ``None`` keeps the file's rate. Channels are averaged to mono.
+    Returns (float32 (S,) about [-1, 1], sample rate in Hz); ``sr`` resamples (FFmpeg
+    swresample; a full-scale signal may overshoot 1 slightly, it is not clipped), ``None``
+    keeps the file's rate. Channels are averaged to mono.
     Raises InputError when there is no audio track.
     """
     p = Path(path)
@@ -94,12 +95,12 @@ def read_audio(path: str | Path, sr: int | None = None) -> tuple[np.ndarray, int
             raise InputError(f"{p} has no audio track (give a video with sound or a separate audio file)")
         stream = container.streams.audio[0]
         out_sr = int(sr or stream.rate)
-        resampler = av.AudioResampler(format="flt", layout="mono", rate=out_sr)
+        resampler = av.AudioResampler(format="fltp", rate=out_sr)  # keeps the channel layout
         for frame in container.decode(stream):
             for out in resampler.resample(frame):
-                chunks.append(out.to_ndarray()[0])  # (1,S) -> (S,)
+                chunks.append(out.to_ndarray().mean(0))  # (C,S) -> (S,)
         for out in resampler.resample(None):
-            chunks.append(out.to_ndarray()[0])  # (1,S) -> (S,)
+            chunks.append(out.to_ndarray().mean(0))  # (C,S) -> (S,)
     if not chunks:
         raise InputError(f"audio track of {p} has no decodable samples (corrupt or empty audio)")
     return np.concatenate(chunks).astype(np.float32, copy=False), out_sr
@@ -135,6 +136,10 @@ def _decode(path: Path, size: tuple[int, int] | None) -> Iterator[tuple[float, f
             yield t, dur, rgb
         if count == 0:
             raise InputError(f"no decodable video frame in {path} (empty or corrupt video)")
+        if vs.frames and count < vs.frames:
+            log.warning(
+                "%s: decoded %d of the %d frames it lists (truncated or corrupt file)", path, count, vs.frames
+            )
 
 
 def _cfr(
