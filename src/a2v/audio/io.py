@@ -58,26 +58,32 @@ def _read_pyav(path: Path) -> tuple[np.ndarray, int]:
         if not container.streams.audio:
             raise InputError(f"{path} has no audio track; give a file with sound")
         stream = container.streams.audio[0]
-        resampler = av.AudioResampler(format="fltp")  # planar float, native layout and rate
+        resampler = None
         chunks: list[np.ndarray] = []
         sr = stream.rate
         try:
             for frame in container.decode(stream):
-                sr = frame.sample_rate
+                if resampler is None:  # planar float at the first frame's layout and rate throughout
+                    sr = frame.sample_rate
+                    resampler = av.AudioResampler(format="fltp", layout=frame.layout.name, rate=sr)
                 for out in resampler.resample(frame):
                     chunks.append(out.to_ndarray())  # (C,s)
-            for out in resampler.resample(None):  # flush
+            for out in resampler.resample(None) if resampler is not None else []:  # flush
                 chunks.append(out.to_ndarray())  # (C,s)
         except av.FFmpegError as e:
             raise InputError(f"cannot decode the audio of {path}: corrupt data ({e}); "
                              "re-encode the file (e.g. ffmpeg -i in out.wav)") from e
+        # MP4/M4A edit lists give the exact length; the decoder leaves the AAC end padding.
+        # (Read while the container is open: its streams are freed when it closes.)
+        declared_s = None
+        if "mp4" in container.format.name and stream.duration and stream.time_base:
+            declared_s = float(stream.duration * stream.time_base)
     if not chunks:
         return np.zeros((1, 0), np.float32), int(sr or 0)
     data = np.concatenate(chunks, axis=1).astype(np.float32)  # (C,S)
-    if "mp4" in container.format.name and stream.duration and stream.time_base:
-        # MP4/M4A edit lists give the exact length; the decoder leaves the AAC end padding.
-        n_keep = int(round(float(stream.duration * stream.time_base) * sr))
-        data = data[:, : max(n_keep, 1)] if data.shape[1] > n_keep else data  # (C,S)->(C,S')
+    if declared_s is not None:
+        n_keep = max(1, int(round(declared_s * sr)))
+        data = data[:, :n_keep]  # (C,S)->(C,min(S,n_keep)) drop the encoder's end padding
     return data, int(sr)
 
 
