@@ -1,0 +1,1 @@
+"""Recipes: one self-contained folder per published method, built on the shared core."""
