@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import os
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -137,7 +138,9 @@ def load_i3d(i3d_path: str | os.PathLike | None = None, device: str | torch.devi
     """
     path = find_checkpoint(I3D_FILE, i3d_path, "FVD (TorchScript I3D)")
     try:
-        return torch.jit.load(str(path), map_location=device).eval()
+        with warnings.catch_warnings():  # the published I3D exists only as TorchScript
+            warnings.filterwarnings("ignore", message=".*torch.jit.load.*", category=FutureWarning)
+            return torch.jit.load(str(path), map_location=device).eval()
     except RuntimeError as e:
         raise InputError(f"{path} is not a TorchScript module ({str(e).splitlines()[0]})") from e
 
