@@ -33,7 +33,9 @@ def as_tensor(x: Any, name: str, dtype: torch.dtype = torch.float64) -> torch.Te
 def same_shape(pred: torch.Tensor, target: torch.Tensor, what: str = "pred and target") -> None:
     """Raise InputError unless both tensors have the same shape."""
     if pred.shape != target.shape:
-        raise InputError(f"{what} must have the same shape, got {tuple(pred.shape)} and {tuple(target.shape)}")
+        raise InputError(
+            f"{what} must have the same shape, got {tuple(pred.shape)} and {tuple(target.shape)}"
+        )
 
 
 def images_bchw(x: Any, name: str, data_range: float) -> torch.Tensor:
@@ -48,7 +50,9 @@ def images_bchw(x: Any, name: str, data_range: float) -> torch.Tensor:
     )
     t = as_tensor(x, name)
     if t.ndim != 4:
-        raise InputError(f"{name}: expected 4 dims (B,C,H,W) float or (B,H,W,C) uint8, got shape {tuple(t.shape)}")
+        raise InputError(
+            f"{name}: expected 4 dims (B,C,H,W) float or (B,H,W,C) uint8, got shape {tuple(t.shape)}"
+        )
     if is_uint8:
         if data_range != 255:
             raise InputError(f"{name} is uint8 (0..255): pass data_range=255, not {data_range}")
@@ -93,7 +97,9 @@ def videos_float01(x: Any, name: str) -> torch.Tensor:
     )
     t = as_tensor(x, name, torch.float32)
     if t.ndim != 5:
-        raise InputError(f"{name}: expected (B,F,3,H,W) float or (B,F,H,W,3) uint8, got shape {tuple(t.shape)}")
+        raise InputError(
+            f"{name}: expected (B,F,3,H,W) float or (B,F,H,W,3) uint8, got shape {tuple(t.shape)}"
+        )
     if is_uint8:
         if t.shape[-1] != 3:
             raise InputError(f"{name}: uint8 videos must be (B,F,H,W,3), got {tuple(t.shape)}")

@@ -76,7 +76,9 @@ def _inception_path(weights_path: str | os.PathLike | None) -> Path:
     return find_checkpoint(INCEPTION_FILES[0], None, "FID (InceptionV3)")
 
 
-def build_fid(weights_path: str | os.PathLike | None = None, feature_dim: int = 2048, device: str | torch.device = "cpu"):
+def build_fid(
+    weights_path: str | os.PathLike | None = None, feature_dim: int = 2048, device: str | torch.device = "cpu"
+):
     """torchmetrics ``FrechetInceptionDistance`` on InceptionV3 weights read from disk.
 
     weights_path: torch-fidelity's ``weights-inception-2015-12-05-6726825d.pth`` (default: looked
@@ -93,11 +95,15 @@ def build_fid(weights_path: str | os.PathLike | None = None, feature_dim: int = 
     except Exception as e:  # any unpickling failure (unsafe global, corrupt file) makes it unusable
         raise InputError(f"{path} is not a plain InceptionV3 state dict ({type(e).__name__})") from e
     try:
-        metric = FrechetInceptionDistance(feature=feature_dim, normalize=True, feature_extractor_weights_path=str(path))
+        metric = FrechetInceptionDistance(
+            feature=feature_dim, normalize=True, feature_extractor_weights_path=str(path)
+        )
     except ModuleNotFoundError as e:
         raise missing_package("torch-fidelity", "metrics", "FID") from e
     except RuntimeError as e:
-        raise InputError(f"{path} does not match torch-fidelity's InceptionV3 ({str(e).splitlines()[0]})") from e
+        raise InputError(
+            f"{path} does not match torch-fidelity's InceptionV3 ({str(e).splitlines()[0]})"
+        ) from e
     return metric.to(device)
 
 
@@ -130,7 +136,9 @@ def fid(
     return float(metric.compute())
 
 
-def load_i3d(i3d_path: str | os.PathLike | None = None, device: str | torch.device = "cpu") -> torch.jit.ScriptModule:
+def load_i3d(
+    i3d_path: str | os.PathLike | None = None, device: str | torch.device = "cpu"
+) -> torch.jit.ScriptModule:
     """The FVD feature network: a TorchScript I3D (default ``<torch hub checkpoints>/i3d_torchscript.pt``).
 
     It must accept ``(x, rescale=False, resize=False, return_features=True)`` with x float
@@ -150,7 +158,8 @@ def _i3d_input(videos: torch.Tensor, resolution: int) -> torch.Tensor:
     b, nf, c, h, w = videos.shape
     scale = resolution / min(h, w)
     size = (max(resolution, math.ceil(h * scale)), max(resolution, math.ceil(w * scale)))
-    x = F.interpolate(videos.flatten(0, 1), size=size, mode="bilinear", align_corners=False)  # (bF,3,H,W)->(bF,3,H',W')
+    x = videos.flatten(0, 1)  # (b,F,3,H,W)->(bF,3,H,W)
+    x = F.interpolate(x, size=size, mode="bilinear", align_corners=False)  # (bF,3,H,W)->(bF,3,H',W')
     top, left = (size[0] - resolution) // 2, (size[1] - resolution) // 2
     x = x[:, :, top : top + resolution, left : left + resolution]  # (bF,3,R,R)
     x = x.reshape(b, nf, c, resolution, resolution).permute(0, 2, 1, 3, 4)  # (bF,3,R,R)->(b,3,F,R,R)

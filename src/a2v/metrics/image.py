@@ -15,7 +15,9 @@ from a2v.errors import InputError, missing_package
 from a2v.metrics._inputs import images_bchw, same_shape
 
 
-def psnr(pred: Any, target: Any, *, data_range: float, reduction: Literal["mean", "none"] = "mean") -> torch.Tensor:
+def psnr(
+    pred: Any, target: Any, *, data_range: float, reduction: Literal["mean", "none"] = "mean"
+) -> torch.Tensor:
     """Peak signal-to-noise ratio in dB: 10 log10(R^2 / MSE), MSE per image.
 
     pred, target: images as described in the module docstring, same shape (B,C,H,W).
@@ -62,10 +64,18 @@ def ssim(
     p, t = images_bchw(pred, "pred", data_range), images_bchw(target, "target", data_range)
     same_shape(p, t)
     if min(p.shape[-2:]) < kernel_size:
-        raise InputError(f"SSIM needs images of at least {kernel_size}x{kernel_size} pixels, got {tuple(p.shape[-2:])}")
+        raise InputError(
+            f"SSIM needs images of at least {kernel_size}x{kernel_size} pixels, got {tuple(p.shape[-2:])}"
+        )
     red = "elementwise_mean" if reduction == "mean" else "none"
     if reduction not in ("mean", "none"):
         raise InputError(f"reduction must be 'mean' or 'none', got {reduction!r}")
     return structural_similarity_index_measure(
-        p, t, gaussian_kernel=True, sigma=sigma, kernel_size=kernel_size, data_range=float(data_range), reduction=red
+        p,
+        t,
+        gaussian_kernel=True,
+        sigma=sigma,
+        kernel_size=kernel_size,
+        data_range=float(data_range),
+        reduction=red,
     )

@@ -62,7 +62,10 @@ def _copy_backbone(lpips_net: nn.Module, features: nn.Sequential) -> int:
             copied += 1
     with_params = sum(1 for m in features if any(True for _ in m.parameters(recurse=True)))
     used = sum(
-        1 for piece in lpips_net.children() for _, m in piece.named_children() if any(True for _ in m.parameters())
+        1
+        for piece in lpips_net.children()
+        for _, m in piece.named_children()
+        if any(True for _ in m.parameters())
     )
     if used != with_params:
         raise RuntimeError(f"LPIPS backbone uses {used} of {with_params} weighted torchvision layers")
@@ -90,7 +93,8 @@ def build_lpips(
     with warnings.catch_warnings():
         # lpips builds its random backbone with torchvision's deprecated `pretrained=False` argument
         warnings.filterwarnings("ignore", message=".*(pretrained|weights).*", category=UserWarning)
-        model = lpips.LPIPS(pretrained=True, net=net, pnet_rand=True, verbose=False)  # linear layers from the package
+        # shipped linear layers (pretrained=True), random backbone replaced below (pnet_rand=True)
+        model = lpips.LPIPS(pretrained=True, net=net, pnet_rand=True, verbose=False)
     _copy_backbone(model.net, features)
     return model.eval().requires_grad_(False).to(device)
 

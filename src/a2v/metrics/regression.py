@@ -48,7 +48,9 @@ def rmse(pred: Any, target: Any, reduction: Reduction = "mean") -> torch.Tensor:
     return mse(pred, target, reduction).sqrt()
 
 
-def inter_frame_mse(pred: Any, target: Any, frame_dim: int = 1, reduction: Reduction = "mean") -> torch.Tensor:
+def inter_frame_mse(
+    pred: Any, target: Any, frame_dim: int = 1, reduction: Reduction = "mean"
+) -> torch.Tensor:
     """MSE between the frame-to-frame differences of ``pred`` and ``target``.
 
     d_x[f] = x[f+1] - x[f] along ``frame_dim``; returns mean((d_pred - d_target)**2): the
@@ -60,7 +62,9 @@ def inter_frame_mse(pred: Any, target: Any, frame_dim: int = 1, reduction: Reduc
     p, t = as_tensor(pred, "pred"), as_tensor(target, "target")
     same_shape(p, t)
     if p.ndim <= frame_dim or p.shape[frame_dim] < 2:
-        raise InputError(f"inter_frame_mse needs at least 2 frames along dim {frame_dim}, got shape {tuple(p.shape)}")
+        raise InputError(
+            f"inter_frame_mse needs at least 2 frames along dim {frame_dim}, got shape {tuple(p.shape)}"
+        )
     dp = p.diff(dim=frame_dim)  # (B,F,...)->(B,F-1,...)
     dt = t.diff(dim=frame_dim)  # (B,F,...)->(B,F-1,...)
     return _reduce((dp - dt) ** 2, reduction)

@@ -25,7 +25,9 @@ def cosine_similarity_matrix(queries: Any, candidates: Any, eps: float = 1e-8) -
     """
     q, c = as_tensor(queries, "queries"), as_tensor(candidates, "candidates")
     if q.ndim != 2 or c.ndim != 2 or q.shape[1] != c.shape[1]:
-        raise InputError(f"expected queries (N,D) and candidates (M,D), got {tuple(q.shape)} and {tuple(c.shape)}")
+        raise InputError(
+            f"expected queries (N,D) and candidates (M,D), got {tuple(q.shape)} and {tuple(c.shape)}"
+        )
     q = q / q.norm(dim=1, keepdim=True).clamp_min(eps)  # (N,D)
     c = c / c.norm(dim=1, keepdim=True).clamp_min(eps)  # (M,D)
     return q @ c.T  # (N,D),(M,D)->(N,M)
@@ -35,13 +37,17 @@ def _targets(sim: torch.Tensor, targets: Any | None) -> torch.Tensor:
     n, m = sim.shape
     if targets is None:
         if n > m:
-            raise InputError(f"default targets pair query i with candidate i: need N <= M, got sim {tuple(sim.shape)}")
+            raise InputError(
+                f"default targets pair query i with candidate i: need N <= M, got sim {tuple(sim.shape)}"
+            )
         return torch.arange(n, device=sim.device)
     t = as_tensor(targets, "targets", torch.long).to(sim.device).reshape(-1)  # (N,)
     if t.numel() != n:
         raise InputError(f"targets must have one index per query ({n}), got {t.numel()}")
     if int(t.min()) < 0 or int(t.max()) >= m:
-        raise InputError(f"targets must index the {m} candidates, got values in [{int(t.min())}, {int(t.max())}]")
+        raise InputError(
+            f"targets must index the {m} candidates, got values in [{int(t.min())}, {int(t.max())}]"
+        )
     return t
 
 

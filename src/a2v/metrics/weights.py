@@ -36,7 +36,9 @@ def hf_hub_cache_dir() -> Path:
     return cache / "huggingface" / "hub"
 
 
-def hf_cached_snapshot(repo_id: str, filename: str = "config.json", cache_dir: Path | None = None) -> Path | None:
+def hf_cached_snapshot(
+    repo_id: str, filename: str = "config.json", cache_dir: Path | None = None
+) -> Path | None:
     """Folder of a cached snapshot of model ``repo_id`` that holds ``filename``, or None.
 
     Looks for ``<cache>/models--<org>--<name>/snapshots/<rev>/<filename>`` (the layout

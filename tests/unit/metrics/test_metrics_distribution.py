@@ -101,13 +101,20 @@ def test_fid_loads_inception_weights_from_hub_dir(tmp_path, monkeypatch):
     assert fid(x, x, metric=metric, progress=False) == pytest.approx(0.0, abs=1e-3)
 
 
-
-
 class _TinyI3D(torch.nn.Module):
     """Per-channel mean over (F,H,W): (B,3,F,224,224) in [-1,1] -> (B,3); checks the I3D input contract."""
 
-    def forward(self, x: torch.Tensor, rescale: bool = False, resize: bool = False, return_features: bool = True):
-        if x.shape[1] != 3 or x.shape[3] != 224 or x.shape[4] != 224 or rescale or resize or not return_features:
+    def forward(
+        self, x: torch.Tensor, rescale: bool = False, resize: bool = False, return_features: bool = True
+    ):
+        if (
+            x.shape[1] != 3
+            or x.shape[3] != 224
+            or x.shape[4] != 224
+            or rescale
+            or resize
+            or not return_features
+        ):
             raise RuntimeError("bad I3D input")
         if bool(x.min() < -1.0) or bool(x.max() > 1.0):
             raise RuntimeError("I3D input outside [-1, 1]")

@@ -47,7 +47,12 @@ def test_ssim_matches_skimage():
     ours = ssim(noisy, base, data_range=1.0, reduction="none").numpy()
     ref = [
         structural_similarity(
-            noisy[i], base[i], data_range=1.0, channel_axis=0, gaussian_weights=True, sigma=1.5,
+            noisy[i],
+            base[i],
+            data_range=1.0,
+            channel_axis=0,
+            gaussian_weights=True,
+            sigma=1.5,
             use_sample_covariance=False,
         )
         for i in range(2)

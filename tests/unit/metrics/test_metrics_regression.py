@@ -50,7 +50,9 @@ def test_inter_frame_mse_closed_form():
 def test_inter_frame_mse_random_against_loop():
     g = torch.Generator().manual_seed(2)
     p, t = torch.randn(2, 4, 3, 5, 5, generator=g), torch.randn(2, 4, 3, 5, 5, generator=g)  # (B,F,C,H,W)
-    ref = np.mean([((p[:, i + 1] - p[:, i]) - (t[:, i + 1] - t[:, i])).pow(2).mean().item() for i in range(3)])
+    ref = np.mean(
+        [((p[:, i + 1] - p[:, i]) - (t[:, i + 1] - t[:, i])).pow(2).mean().item() for i in range(3)]
+    )
     assert float(inter_frame_mse(p, t)) == pytest.approx(ref, rel=1e-6)
 
 
