@@ -126,6 +126,7 @@ def fid(
     if r.shape[0] < 2 or f.shape[0] < 2:
         raise InputError(f"FID needs at least 2 images per set, got {r.shape[0]} real and {f.shape[0]} fake")
     metric = metric if metric is not None else build_fid(weights_path, device=device)
+    device = metric.device  # a prebuilt metric decides where the images go
     metric.reset()
     n_batches = math.ceil(r.shape[0] / batch_size) + math.ceil(f.shape[0] / batch_size)
     with torch.no_grad(), tqdm(total=n_batches, desc="FID", disable=not progress) as bar:
