@@ -65,7 +65,8 @@ def _chunks_to_words(chunks: list[dict], duration: float) -> list[tuple[str, flo
             continue
         end = duration if end is None else end
         s = min(max(float(start), 0.0), duration)
-        out.append((text, round(s, 4), round(min(max(float(end), s), duration), 4)))
+        e = min(max(float(end), s), duration)
+        out.append((text, min(round(s, 4), duration), min(round(e, 4), duration)))
     return out
 
 

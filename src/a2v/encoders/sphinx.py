@@ -21,7 +21,8 @@ from a2v.errors import InputError
 
 _SR = 16000
 _PAD_S = 0.25
-_LONG_S = 60.0  # longer inputs are fed in 10 s blocks with a progress bar
+_LONG_S = 60.0  # longer inputs are fed in blocks of _BLOCK_S with a progress bar
+_BLOCK_S = 10.0
 _SKIP = {"<s>", "</s>", "<sil>"}
 _NO_ALIGN = "could not align the transcript to the audio; check that it is the text spoken in it"
 
@@ -75,15 +76,15 @@ def _pcm16(wav: np.ndarray, sr: int) -> tuple[bytes, float]:
 
 
 def _run(decoder, pcm: bytes, progress: bool = False) -> None:
-    """Decode one utterance; long inputs go in 10 s blocks (progress bar), short ones in one call."""
+    """Decode one utterance; long inputs go in blocks (progress bar), short ones in one call."""
     decoder.start_utt()
-    n_bytes = 2 * _SR * 10
+    n_bytes = 2 * int(_SR * _BLOCK_S)  # int16: 2 bytes a sample
     if len(pcm) <= 2 * _SR * _LONG_S:
         decoder.process_raw(pcm, full_utt=True)
     else:
         from tqdm.auto import tqdm
 
-        for i in tqdm(range(0, len(pcm), n_bytes), desc="pocketsphinx", unit="10s", disable=not progress):
+        for i in tqdm(range(0, len(pcm), n_bytes), desc="pocketsphinx", unit="block", disable=not progress):
             decoder.process_raw(pcm[i : i + n_bytes])
     decoder.end_utt()
 
@@ -93,7 +94,8 @@ def _times(decoder, start_frame: int, end_frame: int, duration: float) -> tuple[
     frate = float(decoder.config["frate"])
     s = min(max(start_frame / frate - _PAD_S, 0.0), duration)
     e = min(max((end_frame + 1) / frate - _PAD_S, 0.0), duration)
-    return round(s, 4), round(max(e, s), 4)
+    s, e = min(round(s, 4), duration), min(round(e, 4), duration)  # 0.1 ms grid, never past the end
+    return s, max(e, s)
 
 
 def _clean_word(w: str) -> str | None:
