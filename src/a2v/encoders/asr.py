@@ -50,9 +50,18 @@ def transcribe(
 
 
 def _whisper_pipeline(src: str, device: str | None, local: bool):
-    from transformers import pipeline
+    """The transformers ASR pipeline over the model, tokenizer and feature extractor loaded from ``src``."""
+    from transformers import AutoModelForSpeechSeq2Seq, AutoProcessor, pipeline
 
-    return pipeline("automatic-speech-recognition", model=src, device=device, model_kwargs={"local_files_only": local})
+    model = AutoModelForSpeechSeq2Seq.from_pretrained(src, local_files_only=local)
+    proc = AutoProcessor.from_pretrained(src, local_files_only=local)
+    return pipeline(
+        "automatic-speech-recognition",
+        model=model,
+        tokenizer=proc.tokenizer,
+        feature_extractor=proc.feature_extractor,
+        device=device,
+    )
 
 
 def _chunks_to_words(chunks: list[dict], duration: float) -> list[tuple[str, float, float]]:
@@ -78,7 +87,8 @@ def transcribe_whisper(
     language: str | None = None,
     allow_download: bool | None = None,
 ) -> Transcript:
-    """Whisper (Radford et al. 2022) through the transformers ASR pipeline; long audio in 30 s chunks."""
+    """Whisper (Radford et al. 2022) through the transformers ASR pipeline; audio over 30 s is decoded
+    sequentially window after window (Whisper long-form), which keeps the timestamps in order."""
     from a2v.audio.io import resample
     from a2v.encoders._hub import hub_offline, missing_weights, resolve_pretrained
 
@@ -89,6 +99,10 @@ def transcribe_whisper(
     x = resample(x, int(sr), _WHISPER_SR) if sr != _WHISPER_SR else x  # (S,)->(S16,)
     src = resolve_pretrained(model, "Whisper ASR", "asr.model", allow_download)
     local = Path(src).is_dir()
+    if local:
+        from a2v.encoders.speech import _check_weight_files
+
+        _check_weight_files(Path(src), "Whisper ASR")
     try:
         pipe = _whisper_pipeline(src, device, local or hub_offline())
     except OSError as e:
@@ -97,7 +111,5 @@ def transcribe_whisper(
     kwargs: dict = {"return_timestamps": "word" if has_heads else True}
     if language:
         kwargs["generate_kwargs"] = {"language": language}
-    if duration > 30:
-        kwargs["chunk_length_s"] = 30
     out = pipe({"raw": x, "sampling_rate": _WHISPER_SR}, **kwargs)
     return Transcript(str(out.get("text", "")).strip(), _chunks_to_words(out.get("chunks") or [], duration))
