@@ -54,8 +54,10 @@ class SpeechEncoder(nn.Module):
     features entering the transformer, L = the last layer) or "weighted" (softmax-normalised
     learned scalar weights over all L+1 hidden states, SUPERB, Yang et al. 2021 sec. 3),
     the weights stay trainable when the backbone is frozen.
-    Long inputs: with ``chunk_s`` set, the wave is encoded in windows of ``chunk_s`` seconds
-    with ``overlap_s`` seconds of context on each side (frames of the context are dropped).
+    Long inputs: a wave longer than ``chunk_s`` seconds (default 30; None = never) is encoded in
+    windows of ``chunk_s`` seconds with ``overlap_s`` seconds of context on each side (frames of
+    the context are dropped), so memory stays that of a 30 s input (self-attention is quadratic
+    in T: a 10-minute file in one pass would need tens of GB).
     """
 
     frame_rate_hz: float = 50.0
@@ -69,7 +71,7 @@ class SpeechEncoder(nn.Module):
         do_normalize: bool = True,
         use_attention_mask: bool = False,
         model_id: str = "",
-        chunk_s: float | None = None,
+        chunk_s: float | None = 30.0,
         overlap_s: float = 1.0,
         progress: bool = True,
     ) -> None:

@@ -192,3 +192,16 @@ def test_encode_file_uses_cache(tmp_path, speech_dirs):
         enc.layer_weights.add_(1.0 * torch.arange(3))  # new learned weights: a new entry
     c = enc.encode_file(path, cache)
     assert cache.misses == 2 and not np.allclose(a, c)
+
+
+def test_default_chunking_above_30_seconds(speech_dirs):
+    enc = SpeechEncoder.from_pretrained(speech_dirs["wav2vec2"], progress=False)
+    assert enc.chunk_s == 30.0
+    passes = []
+    inner = enc._encode
+    enc._encode = lambda x, m: passes.append(x.shape[1]) or inner(x, m)  # count backbone passes
+    with torch.no_grad():
+        assert enc(_wave(1, 16000 * 20)).shape == (1, num_frames(16000 * 20), 32)
+        assert len(passes) == 1
+        assert enc(_wave(1, 16000 * 31)).shape == (1, num_frames(16000 * 31), 32)
+    assert len(passes) == 3 and max(passes) <= 16000 * 32 + 400  # 30 s + 1 s context windows
