@@ -84,8 +84,11 @@ def _resolve_resume(resume: bool | str | Path, ckpt_root: Path, log: Any) -> Pat
     return p
 
 
-def _scalar(v: Any) -> torch.Tensor:
-    return v.detach().float().mean() if isinstance(v, torch.Tensor) else torch.tensor(float(v))
+def _scalar(v: Any, device: torch.device) -> torch.Tensor:
+    """A logged value as a 0-d float32 tensor on ``device`` (no host sync for tensors)."""
+    if isinstance(v, torch.Tensor):
+        return v.detach().float().mean().to(device)
+    return torch.tensor(float(v), device=device)
 
 
 def fit(task: Task, train_data: Any, cfg: TrainConfig, out_dir: str | Path, *, eval_data: Any = None,
@@ -197,7 +200,7 @@ def fit(task: Task, train_data: Any, cfg: TrainConfig, out_dir: str | Path, *, e
         if step % cfg.log_every == 0 or final:
             keys = sorted(window)
             if keys:
-                means = acc.reduce(torch.stack([torch.stack(window[k]).mean() for k in keys]).to(acc.device), "mean")
+                means = acc.reduce(torch.stack([torch.stack(window[k]).mean() for k in keys]), "mean")
                 train_metrics = dict(zip(keys, means.tolist(), strict=True))
             for n, o in opts.items():
                 train_metrics[f"lr/{n}"] = o.param_groups[0]["lr"]
@@ -265,13 +268,13 @@ def fit(task: Task, train_data: Any, cfg: TrainConfig, out_dir: str | Path, *, e
                         for n in opts:
                             ctx.optimizer_step(n)
                 for k, v in out.items():
-                    window.setdefault(k, []).append(_scalar(v))
+                    window.setdefault(k, []).append(_scalar(v, acc.device))
                 batch_in_epoch += 1
                 micro = (micro + 1) % cfg.grad_accum_steps
                 if not ctx.sync_gradients:
                     continue
                 for n, norm in ctx.grad_norms.items():
-                    window.setdefault(f"grad_norm/{n}", []).append(_scalar(norm))
+                    window.setdefault(f"grad_norm/{n}", []).append(_scalar(norm, acc.device))
                 ctx.grad_norms.clear()
                 step += 1
                 for n, e in emas.items():

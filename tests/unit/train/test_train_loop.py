@@ -151,3 +151,18 @@ def test_config_yaml_set_and_errors(tmp_path):
     fit(Regress(), ToyData(), _cfg(max_steps=1), tmp_path / "run", progress=False)
     with pytest.raises(ConfigError, match="--resume"):
         fit(Regress(), ToyData(), _cfg(max_steps=1), tmp_path / "run", progress=False)
+
+
+def test_grad_clipping_matches_hand_clip(tmp_path):
+    data = ToyData()
+    res = fit(Regress(sgd=True), data, _cfg(max_steps=1, clip_grad_norm=0.1), tmp_path, progress=False)
+    net = mlp()
+    idx = EpochBatchSampler(len(data), 8, seed=1).global_batches(0)[0]
+    F.mse_loss(net(data.x[idx]), data.y[idx]).backward()
+    norm = torch.nn.utils.clip_grad_norm_(net.parameters(), 0.1)
+    assert norm > 0.1  # the clip is active
+    torch.optim.SGD(net.parameters(), lr=1e-2).step()
+    assert res.train_metrics["grad_norm/main"] == pytest.approx(norm.item(), rel=1e-5)
+    got = load_checkpoint(res.last_checkpoint)["net"]
+    for k, v in net.state_dict().items():
+        torch.testing.assert_close(got[k], v, rtol=0, atol=1e-6)
