@@ -1,6 +1,8 @@
 """The one training loop of all recipes: :func:`fit` runs a :class:`~a2v.train.task.Task` on accelerate.
 
-One GPU, many GPUs or many nodes: start the same script with ``accelerate launch``.
+One GPU, many GPUs or many nodes: start the same script with ``accelerate launch``
+(``--multi_gpu --num_processes N``; nodes: ``--num_machines``); several CPU processes
+(DDP over gloo): ``torchrun --nproc_per_node N script.py`` with ``train.cpu=true``.
 Per optimizer update the loop takes ``grad_accum_steps`` micro-batches (DDP gradient
 sync only on the last), calls ``task.step`` on each (in autocast for bf16/fp16), and
 when the task returned ``{"loss": ...}`` does the backward, clipping and optimizer and
