@@ -45,7 +45,7 @@ class TrackConfig:
     min_face_px: float = 200.0
     select: Literal["largest", "central"] = "largest"
     min_keyframe_iou: float = 0.2
-    batch_frames: int = 8
+    batch_frames: int = 16
 
 
 @dataclass(frozen=True)
