@@ -77,3 +77,13 @@ def test_model_paths_and_helpers():
     np.testing.assert_array_equal(d.scores, np.float32([0.9, 0.5]))
     np.testing.assert_array_equal(box_size_px(d.boxes), [50, 20])
     assert len(Detections.from_arrays(None, None)) == 0
+
+
+def test_missing_mediapipe_and_unknown_detector(monkeypatch):
+    from a2v.face.detect import MediaPipeDetector, make_detector
+
+    monkeypatch.setitem(sys.modules, "mediapipe", None)
+    with pytest.raises(MissingDependencyError, match="mediapipe"):
+        MediaPipeDetector()
+    with pytest.raises(InputError, match="unknown face detector"):
+        make_detector("nope")

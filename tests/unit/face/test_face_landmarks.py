@@ -83,3 +83,9 @@ def test_jitter_zero_for_smooth_motion_and_grows_with_noise():
     assert 0.2 * np.sqrt(np.pi) * 0.4 / 40 < j1 < np.sqrt(np.pi) * 0.4 / 40
     with pytest.raises(InputError, match="2 frames"):
         landmark_jitter(synthetic_sequence(1))
+
+
+def test_missing_landmark_model_file(tmp_path):
+    pytest.importorskip("dlib")
+    with pytest.raises(InputError, match="not found"):
+        DlibLandmarker(tmp_path / "missing.dat")
