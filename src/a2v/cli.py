@@ -56,10 +56,19 @@ def prepare(
     """
     if recipe not in RECIPES:
         raise A2VError(f"unknown recipe '{recipe}' (choose one of: {', '.join(RECIPES)})")
-    mod = importlib.import_module(f"a2v.recipes.{recipe}.cli")
-    if not hasattr(mod, "prepare"):
-        raise A2VError(f"recipe '{recipe}' has no prepare step yet")
-    mod.prepare(input=input, output=output, num_shards=num_shards, shard_index=shard_index, config=config, set_=set_)
+    try:
+        mod = importlib.import_module(f"a2v.recipes.{recipe}.cli")
+    except ModuleNotFoundError as e:
+        if e.name != f"a2v.recipes.{recipe}.cli":
+            raise
+        mod = None
+    kwargs = dict(input=input, output=output, num_shards=num_shards, shard_index=shard_index, config=config, set_=set_)
+    if mod is not None and hasattr(mod, "prepare"):  # a recipe with its own data (e.g. ultrasound)
+        mod.prepare(**kwargs)
+        return
+    from a2v.data.prepare import run_prepare_command  # talking-face videos: the shared engine
+
+    run_prepare_command(recipe, **kwargs)
 
 
 @app.command()

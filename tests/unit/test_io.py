@@ -34,3 +34,17 @@ def test_require_file(tmp_path):
         require_file(tmp_path / "empty.wav", "audio")
     with pytest.raises(InputError, match="directory"):
         require_file(tmp_path, "audio")
+
+
+def test_atomic_output_gets_umask_mode_not_private(tmp_path):
+    import os
+    import stat
+
+    from a2v.io import write_text_atomic
+
+    old = os.umask(0o022)
+    try:
+        write_text_atomic(tmp_path / "a.txt", "x")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "a.txt").stat().st_mode) == 0o644
