@@ -1,0 +1,152 @@
+"""What the UI and the API run: upload checks, a scratch workspace, and the recipe calls.
+
+Every user-fixable problem is an :class:`a2v.errors.InputError` with one line of text; the UI
+shows it as a message and the API returns it as ``{"error": ...}`` with status 400.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import threading
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+from a2v.errors import InputError
+from a2v.serve.config import AUDIO_EXTENSIONS, IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, ServeConfig
+
+AUDIO_SR = 16000
+
+
+class Workspace:
+    """A private temporary folder with one sub-folder per job; old jobs are deleted.
+
+    Uploads are copied in, results written there; :meth:`close` removes everything.
+    """
+
+    def __init__(self, keep_s: int, concurrency: int = 1) -> None:
+        self.root = Path(tempfile.mkdtemp(prefix="a2v-serve-"))
+        self.keep_s = keep_s
+        self._lock = threading.Lock()
+        self.slots = threading.BoundedSemaphore(concurrency)  # UI and API jobs together
+
+    def new_job(self) -> Path:
+        self.sweep()
+        path = self.root / f"{time.time():.0f}-{uuid.uuid4().hex[:8]}"
+        path.mkdir()
+        return path
+
+    def sweep(self, now: float | None = None) -> int:
+        """Delete job folders older than ``keep_s``; returns how many."""
+        now = time.time() if now is None else now
+        n = 0
+        with self._lock:
+            for job in self.root.iterdir():
+                if job.is_dir() and now - job.stat().st_mtime > self.keep_s:
+                    shutil.rmtree(job, ignore_errors=True)
+                    n += 1
+        return n
+
+    def close(self) -> None:
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+def check_upload(path: str | Path | None, kind: str, cfg: ServeConfig) -> Path:
+    """Check an uploaded file: present, an accepted type (``kind`` = audio / image / face) and
+    not larger than ``cfg.max_upload_mb``. ``face`` accepts a photo or a video."""
+    if path is None or str(path) == "":
+        raise InputError(f"no {kind} file given: upload one")
+    path = Path(path)
+    allowed = {
+        "audio": AUDIO_EXTENSIONS,
+        "image": IMAGE_EXTENSIONS,
+        "face": IMAGE_EXTENSIONS + VIDEO_EXTENSIONS,
+        "video": VIDEO_EXTENSIONS,
+    }[kind]
+    if path.suffix.lower() not in allowed:
+        raise InputError(f"{path.name}: not an accepted {kind} type (use one of {' '.join(allowed)})")
+    if not path.is_file():
+        raise InputError(f"{path.name}: upload missing on the server, upload it again")
+    size_mb = path.stat().st_size / 1e6
+    if size_mb > cfg.max_upload_mb:
+        raise InputError(f"{path.name}: {size_mb:.0f} MB is over the {cfg.max_upload_mb:.0f} MB upload limit")
+    return path
+
+
+def load_speech(path: Path, cfg: ServeConfig) -> tuple[Any, int]:
+    """Speech as float32 (S,) at 16 kHz, refused when longer than ``cfg.max_audio_s``."""
+    from a2v.audio import load_audio
+
+    wav = load_audio(path, sr=AUDIO_SR)  # (S,) float32 in [-1, 1]
+    if len(wav) > cfg.max_audio_s * AUDIO_SR:
+        raise InputError(f"{path.name}: {len(wav) / AUDIO_SR:.0f} s of audio is over the {cfg.max_audio_s:.0f} s limit")
+    return wav, AUDIO_SR
+
+
+def resolve_device(device: str) -> str:
+    if device != "auto":
+        return device
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def list_models(models_dir: Path | None, recipe: str) -> list[str]:
+    """Names of the trained pipelines in ``models_dir/<recipe>/`` (folders holding a JSON config)."""
+    if models_dir is None or not (models_dir / recipe).is_dir():
+        return []
+    return sorted(p.name for p in (models_dir / recipe).iterdir() if p.is_dir() and any(p.glob("*.json")))
+
+
+def model_path(models_dir: Path | None, recipe: str, name: str) -> Path:
+    if models_dir is None or name not in list_models(models_dir, recipe):
+        raise InputError(f"no {recipe} model named '{name}' in {models_dir}/{recipe}/")
+    return models_dir / recipe / name
+
+
+DEFAULT_MODEL = "default (no training)"
+
+
+def run_lipsync(
+    face: str | Path | None,
+    audio: str | Path | None,
+    out_dir: Path,
+    cfg: ServeConfig,
+    *,
+    models_dir: Path | None = None,
+    model: str = DEFAULT_MODEL,
+    transcript: str | None = None,
+    mode: str = "auto",
+    motion_scale: float = 1.0,
+    blink: bool = True,
+    progress: bool = False,
+) -> tuple[Path, dict[str, Any]]:
+    """Talking face from a photo or clip and speech; returns (mp4 path, report).
+
+    The default model is the no-training path (phoneme timing + audio envelope + face warp); a
+    trained lip-sync pipeline from ``models_dir/lipsync/<model>/`` renders its person instead,
+    using the uploaded clip (if any) as the template.
+    """
+    audio_path = check_upload(audio, "audio", cfg)
+    if model in ("", None, DEFAULT_MODEL):
+        check_upload(face, "face", cfg)
+    wav = load_speech(audio_path, cfg)
+    out = out_dir / "talking_face.mp4"
+    device = resolve_device(cfg.device)
+    if model in ("", None, DEFAULT_MODEL):
+        face_path = check_upload(face, "face", cfg)
+        from a2v.recipes.lipsync.driven.generate import generate_driven
+
+        report = generate_driven(
+            face_path, wav, out, transcript=(transcript or None), mode=mode, motion_scale=motion_scale,
+            blink=blink, device=device, progress=progress,
+        )
+        return out, report
+    from a2v.recipes.lipsync.pipeline import LipSyncPipeline
+
+    pipe = LipSyncPipeline.from_pretrained(model_path(models_dir, "lipsync", model), device=device)
+    template = check_upload(face, "video", cfg) if face else None
+    report = pipe.generate(wav, out, template=template, progress=progress)
+    return out, report

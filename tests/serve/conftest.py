@@ -1,0 +1,56 @@
+"""A real a2v server on a free localhost port, shared by the serve tests of one module."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+
+import numpy as np
+import pytest
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    """(base_url, app) of a running server; stopped after the module."""
+    import uvicorn
+
+    from a2v.serve.app import build_app
+    from a2v.serve.config import ServeConfig
+
+    models = tmp_path_factory.mktemp("models")
+    app = build_app(models, ServeConfig(max_upload_mb=5.0, max_audio_s=30.0))
+    port = _free_port()
+    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=srv.run, daemon=True)
+    thread.start()
+    deadline = time.time() + 60
+    while not srv.started:
+        if time.time() > deadline or not thread.is_alive():
+            pytest.fail("server did not start")
+        time.sleep(0.1)
+    yield f"http://127.0.0.1:{port}", app
+    srv.should_exit = True
+    thread.join(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def inputs(tmp_path_factory):
+    """A face photo (astronaut, downscaled) and 2 s of eSpeak NG speech as files."""
+    from skimage import data
+    from skimage.transform import resize
+
+    from a2v.audio import save_audio, synthesize_speech
+    from a2v.video import write_png
+
+    root = tmp_path_factory.mktemp("inputs")
+    photo = (resize(data.astronaut(), (256, 256), anti_aliasing=True) * 255).astype(np.uint8)
+    write_png(root / "face.png", photo)
+    save_audio(root / "speech.wav", synthesize_speech("Hello there, how are you?"), 16000)
+    return root / "face.png", root / "speech.wav"
