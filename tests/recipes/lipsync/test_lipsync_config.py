@@ -1,0 +1,52 @@
+"""Lip-sync configs: paper.yaml = the dataclass defaults, tiny.yaml loads, inconsistent sizes are refused."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from a2v.config import load_config, to_dict
+from a2v.errors import ConfigError
+from a2v.recipes.lipsync.config import LipSyncConfig, LipSyncDataConfig, LipSyncEvalConfig
+
+CONFIGS = Path(__file__).resolve().parents[3] / "configs" / "lipsync"
+
+
+def test_paper_yaml_is_the_defaults():
+    cfg = load_config(LipSyncConfig, CONFIGS / "paper.yaml")
+    assert cfg == LipSyncConfig()
+    assert (cfg.data.window_audio_frames, cfg.data.window_video_frames, cfg.data.pca_components) == (200, 50, 10)
+    assert (cfg.model.channels, cfg.model.kernel_size, cfg.model.dilations) == (256, 3, (1, 2, 4, 8))
+    assert cfg.eval.overlap_audio_frames == 40
+
+
+def test_tiny_yaml_is_small_and_consistent():
+    cfg = load_config(LipSyncConfig, CONFIGS / "tiny.yaml", ["train.max_steps=2"])
+    assert cfg.train.max_steps == 2 and cfg.model.channels <= 32
+    assert cfg.model.window_video_frames == cfg.data.window_video_frames == 20
+    assert load_config(LipSyncConfig, None, []) == LipSyncConfig()
+    assert to_dict(cfg)["model"]["dilations"] == [1, 2]
+
+
+@pytest.mark.parametrize(
+    "sets",
+    [
+        ["data.window_video_frames=40"],  # audio window no longer 4x
+        ["model.out_dim=8"],  # != data.pca_components
+        ["model.window_audio_frames=80", "model.window_video_frames=20"],  # model != data windows
+        ["data.holdout_fraction=1.0"],
+        ["eval.position_hop_video_frames=0"],
+        ["model.nonexistent=1"],
+    ],
+)
+def test_inconsistent_settings_are_refused(sets):
+    with pytest.raises(ConfigError):
+        load_config(LipSyncConfig, CONFIGS / "paper.yaml", sets)
+
+
+def test_sub_configs_check_themselves():
+    with pytest.raises(ConfigError):
+        LipSyncDataConfig(train_hop_video_frames=0)
+    with pytest.raises(ConfigError):
+        LipSyncEvalConfig(batch_windows=0)
