@@ -172,6 +172,14 @@ class Renderer:
                     vgg_loss = VGGPerceptualLoss(cfg.vgg_weights_path)
                 self.vgg_loss = vgg_loss.to(self.device)
 
+    def to(self, device: str | torch.device) -> Renderer:
+        """Move G, D and the VGG loss to ``device`` (the training loop may place G and D elsewhere)."""
+        self.device = torch.device(device)
+        for net in (self.generator, self.discriminator, self.vgg_loss):
+            if net is not None:
+                net.to(self.device)
+        return self
+
     # ---- data -------------------------------------------------------------------------
     def _check(self, x: torch.Tensor, channels: int, what: str) -> torch.Tensor:
         r = self.cfg.resolution_px
@@ -355,6 +363,8 @@ class RendererTask(Task):
         return {n: torch.optim.Adam(m.parameters(), lr=c.lr, betas=c.betas) for n, m in modules.items()}
 
     def step(self, batch: Any, ctx: StepContext) -> dict[str, torch.Tensor | float]:
+        if self.renderer.device != ctx.device:
+            self.renderer.to(ctx.device)  # inputs and the VGG loss follow where the loop put G and D
         g, d = ctx.modules["generator"], ctx.modules["discriminator"]
         d_loss, d_logs = self.renderer.discriminator_step(batch, g, d)
         ctx.backward(d_loss)
