@@ -1,17 +1,24 @@
 """Standard talking-face extraction of one video (talk paper data pipeline) for ``a2v prepare``.
 
-One streaming pass over the frames, read at the target fps with constant-frame-rate resampling
-and rotation applied (a2v.video.read_frames). The detector runs on keyframes 0, N, 2N, ... and the
-last frame; boxes are interpolated linearly in between (bounded look-ahead: at most N frames are
-buffered). Each frame then gets dlib 68 landmarks on its box and a square crop encoded on the fly
-into ``crop.mp4`` (H.264). Memory per video is constant in frames (N+1 frames); per-frame outputs
-are small arrays (~1.1 KB/frame) and the audio is an array (64 KB/s at 16 kHz).
+Two streaming passes over the frames, each read at the target fps with constant-frame-rate
+resampling and rotation applied (a2v.video.read_frames):
 
-Strict policy (a2v.face.track.track_strict semantics): every keyframe must hold exactly one face
+1. Track: frames are decoded shrunk to the detection size and fed to
+   :func:`a2v.face.track.track_strict`, which runs the detector on keyframes 0, N, 2N, ... and the
+   last frame in batches and interpolates the boxes in between. A clip that fails the strict
+   policy stops here, before any landmark or crop work.
+2. Render: frames are decoded again at full size; each gets dlib 68 landmarks on its box and a
+   square crop encoded on the fly into ``crop.mp4`` (H.264).
+
+Decoding twice keeps memory constant in frames (one full frame, plus a batch of small keyframes
+in pass 1) and lets the detector see keyframes in batches. Per-frame outputs are small arrays
+(~1.1 KB/frame); the audio is held as an array (64 KB/s at 16 kHz).
+
+Strict policy (a2v.face.track.track_strict): every keyframe must hold exactly one face
 >= ``min_face_px``, else the clip is dropped with a reason: no_face, face_too_small,
-multiple_faces, face_jump. Other reasons: corrupt (unreadable video), no_audio, bad_audio,
-too_short (below ``min_duration_s``), av_mismatch (audio and video lengths differ by more than
-``max_av_offset_s``).
+multiple_faces, face_jump, no_frames. Other reasons: corrupt (unreadable video), no_audio,
+bad_audio, too_short (below ``min_duration_s``), av_mismatch (audio and video lengths differ by
+more than ``max_av_offset_s``).
 
 The audio is cut or zero-padded to the video's length, so S = F * audio_sr / fps exactly (the
 difference is kept in ``meta.json`` as ``audio_pad_samples``: > 0 padded, < 0 cut).
@@ -30,45 +37,35 @@ from a2v.errors import InputError
 
 
 class ScaledDetector:
-    """Run ``detector`` on frames shrunk by ``min(1, max_side_px / longer side, max_scale)``; boxes
-    come back in source pixels. Keeps MTCNN fast and bounded on HD/4K input: with ``max_scale`` =
-    2 * detector floor / min_face_px, the smallest accepted face is still twice the smallest face
-    the detector searches, so faces down to half the accepted size are found (and reported)."""
+    """Detector for frames decoded at ``1/scale_xy`` of the source size: boxes come back in source px.
 
-    def __init__(self, detector: Any, max_side_px: int, max_scale: float = 1.0) -> None:
-        self.detector, self.max_side_px, self.max_scale = detector, int(max_side_px), float(max_scale)
+    scale_xy: (sx, sy) = source width / detection width, source height / detection height.
+    """
+
+    def __init__(self, detector: Any, scale_xy: tuple[float, float] = (1.0, 1.0)) -> None:
+        self.detector = detector
+        self.scale = np.array([*scale_xy, *scale_xy], np.float32)  # (4,) x0,y0,x1,y1 factors
+        self.calls = 0
 
     def detect(self, frames: Sequence[np.ndarray]) -> list[Any]:
-        import cv2
-
         from a2v.face.detect import Detections
 
-        out = []
-        for f in frames:
-            s = min(1.0, self.max_side_px / max(f.shape[:2]), self.max_scale)
-            if s < 1.0:
-                size = (max(1, round(f.shape[1] * s)), max(1, round(f.shape[0] * s)))
-                small = cv2.resize(f, size, interpolation=cv2.INTER_AREA)  # (H,W,3)->(h,w,3)
-                d = self.detector.detect([small])[0]
-                sx, sy = f.shape[1] / size[0], f.shape[0] / size[1]
-                scale = np.array([sx, sy, sx, sy], np.float32)
-                out.append(Detections(d.boxes * scale, d.scores))  # (N,4) back to source px
-            else:
-                out.append(self.detector.detect([f])[0])
-        return out
+        self.calls += 1
+        return [Detections(d.boxes * self.scale, d.scores) for d in self.detector.detect(frames)]  # (N,4)
 
 
 class TalkingFaceExtractor:
     """``extract(source, item_id, work_dir) -> sample members`` for :func:`a2v.data.prepare_dataset`.
 
-    Members (F frames at ``cfg.fps``, S samples at ``cfg.audio_sr``, C = ``cfg.crop_size_px``):
-    audio.npy float32 (S,) mono in [-1, 1]; mfcc.npy float32 (T,13) at 100 Hz (a2v.audio.mfcc);
-    boxes.npy float32 (F,4) x0,y0,x1,y1 source px; detected.npy bool (F,) keyframes;
+    Members (F frames at ``cfg.fps``, S = F * audio_sr / fps samples, C = ``cfg.crop_size_px``):
+    audio.npy float32 (S,) mono in [-1, 1] at ``cfg.audio_sr``; mfcc.npy float32 (T,13) at 100 Hz
+    (a2v.audio.mfcc); boxes.npy float32 (F,4) x0,y0,x1,y1 source px; detected.npy bool (F,) keyframes;
     landmarks.npy float32 (F,68,2) source px; crop.mp4 H.264 C x C at fps (a Path in work_dir);
     crop_matrices.npy float32 (F,2,3) frame px -> crop px; crop_landmarks.npy float32 (F,68,2) crop px;
     meta.json {fps, n_frames, width, height, duration_s, source, audio_sr, n_samples, ...}.
 
-    ``detector`` / ``landmarker`` default to the configured ones, built on first use (once per worker).
+    ``detector`` (a2v.face.detect.FaceDetector) / ``landmarker`` ((frame, box) -> (68,2)) default
+    to the configured ones, built on first use (once per worker).
     """
 
     def __init__(
@@ -79,7 +76,7 @@ class TalkingFaceExtractor:
         self._landmarker = landmarker
 
     @property
-    def detector(self) -> ScaledDetector:
+    def detector(self) -> Any:
         if self._detector is None:
             from a2v.face.detect import make_detector
 
@@ -87,14 +84,22 @@ class TalkingFaceExtractor:
             self._detector = make_detector(
                 name, device=resolve_device(self.cfg.device), min_size_px=self.min_search_px
             )
-        max_scale = 2 * self.min_search_px / self.cfg.min_face_px if self.cfg.min_face_px > 0 else 1.0
-        return ScaledDetector(self._detector, self.cfg.detect_max_side_px, max_scale)
+        return self._detector
 
     @property
     def min_search_px(self) -> float:
         """Smallest face the detector searches (detection px): half the accepted size, in [12, 40],
         so faces a little under ``min_face_px`` are found and reported as too small."""
         return float(min(max(self.cfg.min_face_px / 2, 12.0), 40.0))
+
+    def detection_scale(self, hw: tuple[int, int]) -> float:
+        """Shrink factor (<= 1) of frames (H,W) before detection: the longer side is at most
+        ``detect_max_side_px`` and the smallest accepted face stays >= 2 * ``min_search_px``
+        (faces down to half the accepted size are still found). Keeps MTCNN fast on HD/4K input."""
+        s = min(1.0, self.cfg.detect_max_side_px / max(hw))
+        if self.cfg.min_face_px > 0:
+            s = min(s, 2 * self.min_search_px / self.cfg.min_face_px)
+        return s
 
     @property
     def landmarker(self) -> Any:
@@ -104,27 +109,9 @@ class TalkingFaceExtractor:
             self._landmarker = DlibLandmarker()
         return self._landmarker
 
-    def _keyframe_box(self, frame: np.ndarray, index: int, prev: np.ndarray | None) -> np.ndarray:
-        """Strict check of one keyframe -> its face box float32 (4,) source px, or DropItem."""
-        from a2v.face.track import TrackConfig, box_iou, track_strict
-
-        tcfg = TrackConfig(detect_every_frames=1, min_face_px=self.cfg.min_face_px, min_keyframe_iou=0.0)
-        res = track_strict([frame], self.detector, tcfg)  # one frame: the track_strict rules
-        if res.dropped is not None:
-            detail = res.dropped.detail
-            if res.dropped.code == "no_face":
-                detail += f" (faces under {self.min_search_px:g} detector px are not searched)"
-            raise DropItem(res.dropped.code, f"frame {index}: {detail}")
-        box = res.track.boxes[0]
-        if prev is not None and self.cfg.min_keyframe_iou > 0:
-            iou = float(box_iou(prev, box[None])[0])
-            if iou < self.cfg.min_keyframe_iou:
-                raise DropItem("face_jump", f"frame {index}: box IoU {iou:.2f} with the previous keyframe")
-        return box
-
     def __call__(self, source: Path, item_id: str, work_dir: Path) -> dict[str, Any]:
         from a2v.audio import load_audio, mfcc
-        from a2v.video import VideoWriter, probe
+        from a2v.video import probe
 
         cfg = self.cfg
         try:
@@ -136,25 +123,18 @@ class TalkingFaceExtractor:
         if not info.has_audio:
             raise DropItem("no_audio", "the video has no audio track")
         try:
-            wav = load_audio(source, sr=cfg.audio_sr)  # (S,)
+            wav = load_audio(source, sr=cfg.audio_sr)  # (S0,)
         except InputError as e:
             raise DropItem("bad_audio", str(e)) from None
 
-        crop_path = Path(work_dir) / "crop.mp4"
-        out = _TrackOutputs(self, crop_path)
-        try:
-            with VideoWriter(crop_path, cfg.fps, crf=cfg.crop_crf, preset=cfg.crop_preset) as writer:
-                out.writer = writer
-                n = self._stream(source, out)
-        except InputError as e:
-            raise DropItem("corrupt", str(e)) from None
+        track = self.track(source, (info.height, info.width))  # pass 1
+        n = track.n_frames
         if n / cfg.fps < cfg.min_duration_s:
             raise DropItem(
                 "too_short", f"{n} frames at {cfg.fps:g} fps < min_duration_s {cfg.min_duration_s:g}"
             )
         n_samples = round(n * cfg.audio_sr / cfg.fps)  # video length in audio samples
-        offset_s = (wav.shape[0] - n_samples) / cfg.audio_sr
-        if abs(offset_s) > cfg.max_av_offset_s:
+        if abs(wav.shape[0] - n_samples) / cfg.audio_sr > cfg.max_av_offset_s:
             raise DropItem(
                 "av_mismatch",
                 f"audio {wav.shape[0] / cfg.audio_sr:.2f} s vs video {n / cfg.fps:.2f} s "
@@ -163,7 +143,10 @@ class TalkingFaceExtractor:
         pad = n_samples - wav.shape[0]
         wav = np.pad(wav, (0, pad)) if pad > 0 else wav[:n_samples]  # (S0,)->(S,) S = F*sr/fps
         feats = mfcc(wav, cfg.audio_sr)  # (S,)->(T,13)
-        h, w = out.frame_hw
+
+        crop_path = Path(work_dir) / "crop.mp4"
+        out = self.render(source, track.boxes, crop_path)  # pass 2
+        h, w = out["frame_hw"]
         meta = {
             "id": item_id,
             "source": str(source),
@@ -184,76 +167,75 @@ class TalkingFaceExtractor:
         return {
             "audio.npy": wav.astype(np.float32),
             "mfcc.npy": feats.astype(np.float32),
-            "boxes.npy": np.stack(out.boxes).astype(np.float32),  # F x (4,) -> (F,4)
-            "detected.npy": np.asarray(out.detected, bool),  # (F,)
-            "landmarks.npy": np.stack(out.landmarks).astype(np.float32),  # (F,68,2)
+            "boxes.npy": track.boxes.astype(np.float32),  # (F,4)
+            "detected.npy": track.detected.astype(bool),  # (F,)
+            "landmarks.npy": out["landmarks"],  # (F,68,2)
             "crop.mp4": crop_path,
-            "crop_matrices.npy": np.stack(out.matrices).astype(np.float32),  # (F,2,3)
-            "crop_landmarks.npy": np.stack(out.crop_landmarks).astype(np.float32),  # (F,68,2)
+            "crop_matrices.npy": out["matrices"],  # (F,2,3)
+            "crop_landmarks.npy": out["crop_landmarks"],  # (F,68,2)
             "meta.json": meta,
         }
 
-    def _stream(self, source: Path, out: _TrackOutputs) -> int:
-        """One pass: keyframe detection, interpolation over a buffer of <= N frames; returns F."""
+    def track(self, source: Path, hw: tuple[int, int]) -> Any:
+        """Pass 1: the strict face track (a2v.face.track.FaceTrack, boxes in source px) or DropItem."""
+        from a2v.face.track import TrackConfig, track_strict
         from a2v.video import read_frames
 
-        every = self.cfg.detect_every_frames
-        buf: list[np.ndarray] = []  # frames since the last keyframe (buf[0] is that keyframe)
-        k0, b0 = -1, None
-        n = 0
-        for i, frame in enumerate(read_frames(source, fps=self.cfg.fps)):
-            n = i + 1
-            if i % every == 0:
-                box = self._keyframe_box(frame, i, b0)
-                if b0 is not None:
-                    out.emit_segment(buf, k0, b0, i, box)
-                buf, k0, b0 = [frame], i, box
-            else:
-                buf.append(frame)
-        if b0 is None:
-            return 0
-        last = n - 1
-        if last != k0:  # the last frame is a keyframe too (known only at the end of the stream)
-            box = self._keyframe_box(buf[-1], last, b0)
-            out.emit_segment(buf[:-1], k0, b0, last, box)
-            out.emit(buf[-1], box, True)
-        else:
-            out.emit(buf[0], b0, True)
-        return n
+        cfg = self.cfg
+        s = self.detection_scale(hw)
+        size = (max(2, round(hw[0] * s)), max(2, round(hw[1] * s))) if s < 1 else None  # detection (H,W)
+        scale_xy = (hw[1] / size[1], hw[0] / size[0]) if size else (1.0, 1.0)
+        tcfg = TrackConfig(
+            detect_every_frames=cfg.detect_every_frames,
+            min_face_px=cfg.min_face_px,
+            min_keyframe_iou=cfg.min_keyframe_iou,
+            batch_frames=cfg.detect_batch_frames,
+        )
+        try:
+            res = track_strict(
+                read_frames(source, fps=cfg.fps, size=size), ScaledDetector(self.detector, scale_xy), tcfg
+            )
+        except InputError as e:
+            raise DropItem("corrupt", str(e)) from None
+        if res.dropped is not None:
+            detail = res.dropped.detail
+            if res.dropped.code == "no_face":
+                detail += f" (faces under {self.min_search_px * max(scale_xy):g} px are not searched)"
+            raise DropItem(res.dropped.code, f"frame {res.dropped.frame}: {detail}")
+        return res.track
 
+    def render(self, source: Path, boxes: np.ndarray, crop_path: Path) -> dict[str, Any]:
+        """Pass 2: landmarks and crops of each frame on its box (F,4) source px; crops -> ``crop_path``.
 
-class _TrackOutputs:
-    """Per-frame results of one video, filled frame by frame (landmarks, crop written at once)."""
-
-    def __init__(self, ex: TalkingFaceExtractor, crop_path: Path) -> None:
-        self.ex, self.crop_path, self.writer = ex, crop_path, None
-        self.boxes: list[np.ndarray] = []
-        self.detected: list[bool] = []
-        self.landmarks: list[np.ndarray] = []
-        self.matrices: list[np.ndarray] = []
-        self.crop_landmarks: list[np.ndarray] = []
-        self.frame_hw: tuple[int, int] = (0, 0)
-
-    def emit_segment(
-        self, frames: list[np.ndarray], k0: int, b0: np.ndarray, k1: int, b1: np.ndarray
-    ) -> None:
-        """Frames k0..k0+len-1 between keyframes k0 (box b0) and k1 (box b1): interpolated boxes."""
-        from a2v.face.track import interpolate_boxes
-
-        boxes = interpolate_boxes(np.array([0, k1 - k0]), np.stack([b0, b1]), len(frames))  # (2,4)->(len,4)
-        for j, (f, b) in enumerate(zip(frames, boxes, strict=True)):
-            self.emit(f, b, j == 0)
-
-    def emit(self, frame: np.ndarray, box: np.ndarray, detected: bool) -> None:
+        Returns landmarks float32 (F,68,2) source px, matrices float32 (F,2,3), crop_landmarks
+        float32 (F,68,2) crop px, frame_hw (H,W).
+        """
         from a2v.face.crop import CropTransform
+        from a2v.video import VideoWriter, read_frames
 
-        cfg = self.ex.cfg
-        self.frame_hw = frame.shape[:2]
-        lm = self.ex.landmarker(frame, box)  # (68,2) frame px
-        t = CropTransform.from_box(box, self.frame_hw, cfg.crop_size_px, cfg.margin_frac)
-        self.writer.write(t.apply(frame))  # (H,W,3)->(C,C,3)
-        self.boxes.append(np.asarray(box, np.float32))
-        self.detected.append(bool(detected))
-        self.landmarks.append(lm)
-        self.matrices.append(t.matrix.astype(np.float32))  # (2,3)
-        self.crop_landmarks.append(t.points_to_crop(lm).astype(np.float32))  # (68,2) crop px
+        cfg = self.cfg
+        n = boxes.shape[0]
+        lms, mats, crop_lms = [], [], []
+        hw: tuple[int, int] = (0, 0)
+        try:
+            with VideoWriter(crop_path, cfg.fps, crf=cfg.crop_crf, preset=cfg.crop_preset) as writer:
+                for i, frame in enumerate(read_frames(source, fps=cfg.fps)):
+                    if i >= n:
+                        raise DropItem("corrupt", f"second read gave more than the {n} frames of the first")
+                    hw = frame.shape[:2]
+                    lm = np.asarray(self.landmarker(frame, boxes[i]), np.float32)  # (68,2) frame px
+                    t = CropTransform.from_box(boxes[i], hw, cfg.crop_size_px, cfg.margin_frac)
+                    writer.write(t.apply(frame))  # (H,W,3)->(C,C,3)
+                    lms.append(lm)
+                    mats.append(t.matrix.astype(np.float32))  # (2,3)
+                    crop_lms.append(t.points_to_crop(lm).astype(np.float32))  # (68,2) crop px
+        except InputError as e:
+            raise DropItem("corrupt", str(e)) from None
+        if len(lms) != n:
+            raise DropItem("corrupt", f"second read gave {len(lms)} frames, the first {n}")
+        return {
+            "landmarks": np.stack(lms),  # F x (68,2) -> (F,68,2)
+            "matrices": np.stack(mats),  # F x (2,3) -> (F,2,3)
+            "crop_landmarks": np.stack(crop_lms),  # F x (68,2) -> (F,68,2)
+            "frame_hw": hw,
+        }

@@ -50,8 +50,10 @@ class PrepareConfig:
     min_face_px: smallest accepted face (longer box side, source pixels); 0 or >1 faces -> dropped.
     min_keyframe_iou: a face box whose IoU with the previous keyframe's is below this drops the
         clip (a cut or another person); 0 disables.
-    detect_max_side_px: keyframes are shrunk to this longer side before detection (4K input);
-        boxes come back in source pixels.
+    detect_max_side_px: frames are shrunk to this longer side before detection (4K input), and
+        further while the smallest accepted face stays >= 2x the detector's floor; boxes come back
+        in source pixels.
+    detect_batch_frames: keyframes sent to the detector at once.
     crop_size_px, margin_frac: square face crop side and margin around the box (a2v.face.crop).
     crop_crf, crop_preset: H.264 quality (constant rate factor) and x264 speed preset of crop.mp4.
     min_duration_s: shorter clips are dropped ("too_short").
@@ -70,6 +72,7 @@ class PrepareConfig:
     min_face_px: float = 200.0
     min_keyframe_iou: float = 0.2
     detect_max_side_px: int = 1280
+    detect_batch_frames: int = 16
     crop_size_px: int = 256
     margin_frac: float = 0.25
     crop_crf: int = 18
@@ -91,7 +94,7 @@ class PrepareConfig:
 
 
 # Settings that do not change the data: a resumed run may change them.
-_RUNTIME_FIELDS = {"shard_max_items", "shard_max_mb", "device", "on_error"}
+_RUNTIME_FIELDS = {"shard_max_items", "shard_max_mb", "device", "on_error", "detect_batch_frames"}
 
 
 class DropItem(Exception):  # noqa: N818 - it is a signal, not a failure of the run
