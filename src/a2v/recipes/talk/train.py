@@ -1,0 +1,354 @@
+"""Training stages of the talk recipe, each resumable on its own, in one run folder::
+
+    RUN/latents/      invert     W+ of every frame of every prepared clip (+ audio), see data.LatentStore
+    RUN/vae/          vae        a2v.train run of the VAE on normalised offsets; normalizer.json
+    RUN/embed2lat/    embed2lat  a2v.train run of Embed2Lat (wav2vec2 features -> VAE means)
+    RUN/pipeline/     exported after embed2lat: TalkPipeline.from_pretrained(RUN / "pipeline")
+
+``run_stage(cfg, "all", data_dir, run_dir)`` runs the three in order.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from a2v.errors import ConfigError, InputError
+from a2v.io import write_json_atomic
+from a2v.nn.vae import MLPVAE, vae_loss
+from a2v.recipes.talk.config import TalkConfig, resolve_device
+from a2v.recipes.talk.data import (
+    Clip,
+    FrameDataset,
+    LatentStore,
+    Normalizer,
+    WindowDataset,
+    frames_to_tensor,
+    load_offsets,
+    split_ids,
+)
+from a2v.recipes.talk.model import Embed2Lat
+from a2v.train import Task, TrainConfig, fit
+from a2v.train.task import StepContext
+
+STAGES = ("invert", "vae", "embed2lat", "all")
+
+
+def say(msg: str) -> None:
+    from a2v.cliutil import console
+
+    console.print(msg)
+
+
+# --- builders ---------------------------------------------------------------------------------------
+
+
+def build_generator(cfg: TalkConfig, device: str | torch.device = "cpu") -> nn.Module:
+    """The configured style generator (a2v.gan.stylegan.load_generator), frozen, in eval mode."""
+    from a2v.gan.stylegan import load_generator
+
+    g = cfg.generator
+    G = load_generator(g.kind, g.path, code_dir=g.code_dir or None, trust_pickle=g.trust_pickle, builtin=g.builtin,
+                       device=device)
+    return G.eval().requires_grad_(False)
+
+
+def build_inversion_loss(cfg: TalkConfig, device: str | torch.device = "cpu") -> nn.Module:
+    """Per-image MSE + lpips_weight * LPIPS (a2v.gan.invert.ReconstructionLoss); LPIPS only when its weight > 0."""
+    from a2v.gan.invert import ReconstructionLoss
+
+    inv = cfg.invert
+    lp = None
+    if inv.lpips_weight > 0:
+        from a2v.metrics import build_lpips
+
+        lp = build_lpips(inv.lpips_net, inv.lpips_weights_path or None, device)
+    return ReconstructionLoss(lp, inv.mse_weight, inv.lpips_weight).to(device)
+
+
+def build_vae(cfg: TalkConfig, w_dim: int) -> MLPVAE:
+    return MLPVAE(cfg.vae_dims(w_dim))
+
+
+def _fit_batch(tcfg: TrainConfig, n_items: int, what: str) -> TrainConfig:
+    """``tcfg`` with batch_size lowered to the number of items when the data is smaller than one batch."""
+    if n_items < 1:
+        raise InputError(f"no {what} to train on")
+    if n_items < tcfg.batch_size:
+        say(f"{what}: {n_items} items < batch_size {tcfg.batch_size}; using batch_size {n_items}")
+        return dataclasses.replace(tcfg, batch_size=n_items)
+    return tcfg
+
+
+# --- stage 1: inversion -----------------------------------------------------------------------------
+
+
+@torch.no_grad()
+def _pixel_mse(G: nn.Module, ws: torch.Tensor, target: torch.Tensor, batch: int, device: torch.device) -> torch.Tensor:
+    """Per-frame MSE of synthesis(ws) vs target on [-1,1] images: ws (F,num_ws,w_dim), target (F,3,R,R) -> (F,)."""
+    out = [(G.synthesis(ws[a : a + batch].to(device)) - target[a : a + batch].to(device)).pow(2).flatten(1).mean(1)
+           for a in range(0, ws.shape[0], batch)]  # (b,3,R,R)->(b,)
+    return torch.cat(out).cpu()
+
+
+def invert_clips(cfg: TalkConfig, clips: Sequence[Clip], G: nn.Module, loss_fn: nn.Module,
+                 device: str | torch.device = "cpu", progress: bool = True) -> list[tuple[str, dict[str, torch.Tensor]]]:
+    """Invert every frame of ``clips`` (paper schedule, batched over clips; a2v.gan.invert.invert_sequences).
+
+    Returns [(id, {"ws" (F,num_ws,w_dim), "loss" (F,), "mse" (F,), "audio" (S,)})].
+    """
+    from a2v.gan.invert import invert_sequences
+
+    inv, dev = cfg.invert, torch.device(device)
+    targets = [frames_to_tensor(c.frames, G.resolution) for c in clips]  # (F,H,W,3)->(F,3,R,R) each
+    res = invert_sequences(G, targets, loss_fn, first_steps=inv.first_steps, first_lr=inv.first_lr,
+                           first_lr_final=inv.first_lr_final, later_steps=inv.later_steps, later_lr=inv.later_lr,
+                           frames_per_step=inv.frames_per_step, max_batch=inv.max_batch, device=dev,
+                           progress=progress)
+    out = []
+    for c, t, r in zip(clips, targets, res, strict=True):
+        mse = _pixel_mse(G, r.ws, t, inv.max_batch, dev)
+        out.append((c.id, {"ws": r.ws, "loss": r.loss, "mse": mse, "audio": torch.from_numpy(c.audio)}))
+    return out
+
+
+def run_invert(cfg: TalkConfig, data_dir: str | Path, run_dir: str | Path, *, clips: Sequence[Clip] | None = None,
+               generator: nn.Module | None = None, progress: bool = True) -> LatentStore:
+    """Stage ``invert``: prepared dataset ``data_dir`` (or in-memory ``clips``) -> ``run_dir/latents``.
+
+    Clips are inverted in groups of ``invert.max_batch`` clips (frame t of every clip of a group in one batch).
+    """
+    dev = resolve_device(cfg.device)
+    G = generator if generator is not None else build_generator(cfg, dev)
+    G = G.to(dev)
+    loss_fn = build_inversion_loss(cfg, dev)
+    if clips is None:
+        from a2v.recipes.talk.data import iter_prepared_clips
+
+        clips_it = iter_prepared_clips(data_dir, cfg.invert.max_clips)
+    else:
+        clips_it = iter(clips)
+    done: list[tuple[str, dict[str, torch.Tensor]]] = []
+    group: list[Clip] = []
+    fps, sr = None, cfg.audio.sample_rate_hz
+    for clip in clips_it:
+        if fps is not None and abs(clip.fps - fps) > 1e-6:
+            raise InputError(f"clip {clip.id} is at {clip.fps} fps, earlier clips at {fps}: prepare with one fps")
+        fps = clip.fps
+        group.append(clip)
+        if len(group) == cfg.invert.max_batch:
+            done += invert_clips(cfg, group, G, loss_fn, dev, progress)
+            group = []
+    if group:
+        done += invert_clips(cfg, group, G, loss_fn, dev, progress)
+    if not done:
+        raise InputError(f"no clips to invert in {data_dir}")
+    store = LatentStore.write(Path(run_dir) / "latents", done, fps, sr, G.num_ws, G.w_dim)
+    from a2v.gan.stylegan import SmallStyleGenerator
+
+    if isinstance(G, SmallStyleGenerator):  # later stages and the pipeline use exactly this generator
+        G.save_pretrained(Path(run_dir) / "generator")
+    mse = torch.cat([d["mse"] for _, d in done])
+    psnr = float((10 * torch.log10(4.0 / mse.clamp_min(1e-12))).mean())  # [-1,1] images: peak-to-peak 2
+    say(f"inverted {len(done)} clips, {mse.numel()} frames: mean PSNR {psnr:.2f} dB -> {store.path}")
+    return store
+
+
+# --- stage 2: VAE -----------------------------------------------------------------------------------
+
+
+class VAETask(Task):
+    """MSE + kl_weight * KL on normalised offsets (B,D) (a2v.nn.vae.vae_loss); eval: reconstruction MSE from mu."""
+
+    def __init__(self, vae: MLPVAE, kl_weight: float) -> None:
+        self.vae, self.kl_weight = vae, kl_weight
+
+    def modules(self) -> dict[str, nn.Module]:
+        return {"vae": self.vae}
+
+    def step(self, batch: torch.Tensor, ctx: StepContext) -> dict[str, torch.Tensor]:
+        recon, mu, logvar = ctx.modules["vae"](batch)  # (B,D)->(B,D),(B,Z),(B,Z)
+        loss, parts = vae_loss(recon, batch, mu, logvar, self.kl_weight)
+        return {"loss": loss, **parts}
+
+    def evaluate(self, data: torch.Tensor, ctx: StepContext) -> dict[str, float]:
+        vae = ctx.eval_modules["vae"]
+        x = data.to(ctx.device)  # (N,D)
+        recon, _, _ = vae(x, sample=False)
+        return {"val_mse": float((recon - x).pow(2).mean())}
+
+
+def _offset_sets(cfg: TalkConfig, store: LatentStore) -> tuple[list[str], list[str], dict[str, torch.Tensor]]:
+    train_ids, val_ids = split_ids(store.ids, cfg.embed2lat.val_fraction)
+    return train_ids, val_ids, load_offsets(store, cfg.latents.layers)
+
+
+def run_vae(cfg: TalkConfig, run_dir: str | Path, *, progress: bool = True, resume: bool = False) -> Path:
+    """Stage ``vae``: ``run_dir/latents`` -> ``run_dir/vae`` (a2v.train run + normalizer.json); returns that folder."""
+    run_dir = Path(run_dir)
+    store = LatentStore(run_dir / "latents")
+    train_ids, val_ids, offs = _offset_sets(cfg, store)
+    x = torch.cat([offs[i] for i in train_ids])  # (N,D)
+    norm = Normalizer.fit(x)
+    out = run_dir / "vae"
+    out.mkdir(parents=True, exist_ok=True)
+    write_json_atomic(out / "normalizer.json", norm.to_dict())
+    tcfg = _fit_batch(cfg.vae.train, x.shape[0], "VAE frames")
+    if cfg.vae.epochs > 0:
+        tcfg = dataclasses.replace(tcfg, max_steps=cfg.vae.epochs * max(1, x.shape[0] // tcfg.batch_size))
+    val = norm(torch.cat([offs[i] for i in val_ids])) if val_ids else None  # (N_val,D)
+    if val is None and tcfg.best_metric:
+        tcfg = dataclasses.replace(tcfg, best_metric="")
+    vae = build_vae(cfg, store.index["w_dim"])
+    fit(VAETask(vae, cfg.vae.kl_weight), FrameDataset(norm(x)), tcfg, out, eval_data=val, resume=resume,
+        progress=progress, run_config=cfg)
+    return out
+
+
+def load_trained_vae(cfg: TalkConfig, vae_dir: str | Path, w_dim: int) -> tuple[MLPVAE, Normalizer]:
+    """The VAE of a finished ``vae`` stage (best checkpoint, else the latest) and its normalizer."""
+    vae = build_vae(cfg, w_dim)
+    _load_run(Path(vae_dir), {"vae": vae})
+    n = json.loads((Path(vae_dir) / "normalizer.json").read_text(encoding="utf-8"))
+    return vae.eval(), Normalizer(float(n["mean"]), float(n["std"]))
+
+
+def _load_run(run: Path, modules: dict[str, nn.Module]) -> Path:
+    from a2v.train import best_checkpoint, latest_checkpoint, load_modules
+
+    ck = best_checkpoint(run) or latest_checkpoint(run)
+    if ck is None:
+        raise InputError(f"no checkpoint in {run}: run that training stage first")
+    load_modules(ck, modules, ema=True)
+    return ck
+
+
+# --- stage 3: Embed2Lat -----------------------------------------------------------------------------
+
+
+class Embed2LatTask(Task):
+    """MSE between Embed2Lat's codes and the VAE means on training windows; eval: per-clip validation MSE."""
+
+    def __init__(self, net: Embed2Lat) -> None:
+        self.net = net
+
+    def modules(self) -> dict[str, nn.Module]:
+        return {"embed2lat": self.net}
+
+    def step(self, batch: dict[str, torch.Tensor], ctx: StepContext) -> dict[str, torch.Tensor]:
+        codes, mask = batch["codes"], batch["mask"]  # (B,W,Z), (B,W)
+        pred = ctx.modules["embed2lat"](batch["feats"], codes.shape[1])  # (B,Tw,D)->(B,W,Z)
+        err = (pred - codes).pow(2).mean(-1)  # (B,W,Z)->(B,W)
+        loss = (err * mask).sum() / mask.sum().clamp_min(1)
+        return {"loss": loss}
+
+    def evaluate(self, data: list[tuple[torch.Tensor, torch.Tensor]], ctx: StepContext) -> dict[str, float]:
+        net = ctx.eval_modules["embed2lat"]
+        errs = [(net(f[None].to(ctx.device), c.shape[0])[0] - c.to(ctx.device)).pow(2).mean(-1)  # (F,Z)->(F,)
+                for f, c in data]
+        return {"val_mse": float(torch.cat(errs).mean())}
+
+
+def build_speech_encoder(cfg: TalkConfig, device: str | torch.device = "cpu") -> nn.Module:
+    from a2v.encoders import SpeechEncoder
+
+    layer: str | int = int(cfg.audio.layer) if cfg.audio.layer.lstrip("-").isdigit() else cfg.audio.layer
+    return SpeechEncoder.from_pretrained(cfg.audio.encoder, layer=layer, device=device, progress=False)
+
+
+@torch.no_grad()
+def encode_speech(encoder: nn.Module, wav: torch.Tensor) -> torch.Tensor:
+    """wav float32 (S,) 16 kHz -> features float32 (T,D) at 50 Hz on the CPU."""
+    return encoder(wav.float()).float().cpu()  # (S,)->(T,D)
+
+
+def run_embed2lat(cfg: TalkConfig, run_dir: str | Path, *, encoder: nn.Module | None = None, progress: bool = True,
+                  resume: bool = False) -> Path:
+    """Stage ``embed2lat``: latents + VAE -> ``run_dir/embed2lat``; returns that folder."""
+    run_dir = Path(run_dir)
+    store = LatentStore(run_dir / "latents")
+    vae, norm = load_trained_vae(cfg, run_dir / "vae", store.index["w_dim"])
+    dev = resolve_device(cfg.device)
+    encoder = encoder if encoder is not None else build_speech_encoder(cfg, dev)
+    train_ids, val_ids, offs = _offset_sets(cfg, store)
+    feats, codes = {}, {}
+    with torch.no_grad():
+        for cid in store.ids:
+            feats[cid] = encode_speech(encoder, store.clip(cid)["audio"])  # (S,)->(T,D)
+            codes[cid] = vae.encode(norm(offs[cid]))[0]  # (F,D)->(F,Z) posterior means
+    in_dim = next(iter(feats.values())).shape[1]
+    ds = WindowDataset([feats[i] for i in train_ids], [codes[i] for i in train_ids], cfg.embed2lat.window_frames,
+                       encoder.frame_rate_hz, store.fps)
+    tcfg = _fit_batch(cfg.embed2lat.train, len(ds), "Embed2Lat windows")
+    val = [(feats[i], codes[i]) for i in val_ids] or None
+    if val is None and tcfg.best_metric:
+        tcfg = dataclasses.replace(tcfg, best_metric="")
+    net = Embed2Lat(cfg.embed2lat, in_dim, cfg.vae.latent_dim)
+    out = run_dir / "embed2lat"
+    fit(Embed2LatTask(net), ds, tcfg, out, eval_data=val, resume=resume, progress=progress, run_config=cfg)
+    return out
+
+
+def export_pipeline(cfg: TalkConfig, run_dir: str | Path, *, generator: nn.Module | None = None,
+                    encoder: nn.Module | None = None) -> Path:
+    """Assemble ``run_dir/pipeline`` (TalkPipeline.save_pretrained) from the finished stages."""
+    from a2v.recipes.talk.pipeline import TalkPipeline
+
+    run_dir = Path(run_dir)
+    store = LatentStore(run_dir / "latents")
+    vae, norm = load_trained_vae(cfg, run_dir / "vae", store.index["w_dim"])
+    in_dim = _embed2lat_in_dim(run_dir / "embed2lat")
+    net = Embed2Lat(cfg.embed2lat, in_dim, cfg.vae.latent_dim)
+    _load_run(run_dir / "embed2lat", {"embed2lat": net})
+    G = generator if generator is not None else run_generator(cfg, run_dir)
+    pipe = TalkPipeline(G.cpu(), vae, net, norm, cfg, speech_encoder=encoder)
+    return pipe.save_pretrained(run_dir / "pipeline")
+
+
+def run_generator(cfg: TalkConfig, run_dir: str | Path) -> nn.Module:
+    """The generator of a run: the built-in one saved by the invert stage (``run_dir/generator``), else the
+    configured one."""
+    from a2v.gan.stylegan import GENERATOR_CONFIG, SmallStyleGenerator
+
+    saved = Path(run_dir) / "generator"
+    if (saved / GENERATOR_CONFIG).is_file():
+        return SmallStyleGenerator.from_pretrained(saved).eval().requires_grad_(False)
+    return build_generator(cfg)
+
+
+def _embed2lat_in_dim(run: Path) -> int:
+    from a2v.train import latest_checkpoint
+
+    ck = latest_checkpoint(run)
+    if ck is None:
+        raise InputError(f"no checkpoint in {run}: run the embed2lat stage first")
+    from safetensors import safe_open
+
+    with safe_open(str(ck / "embed2lat.safetensors"), "pt") as f:
+        return int(f.get_slice("proj.weight").get_shape()[1])
+
+
+def run_stage(cfg: TalkConfig, stage: str, data_dir: str | Path | None, run_dir: str | Path, *,
+              progress: bool = True, resume: bool = False, **kw: Any) -> Path:
+    """Run one stage (or "all"); returns the stage's output folder (the pipeline folder after embed2lat/all)."""
+    if stage not in STAGES:
+        raise ConfigError(f"unknown stage {stage!r} (choose one of {', '.join(STAGES)})")
+    run_dir = Path(run_dir)
+    if stage in ("invert", "all"):
+        if data_dir is None:
+            raise InputError("the invert stage needs --data (a folder from `a2v prepare talk`)")
+        store = run_invert(cfg, data_dir, run_dir, generator=kw.get("generator"), progress=progress)
+        if stage == "invert":
+            return store.path
+    if stage in ("vae", "all"):
+        out = run_vae(cfg, run_dir, progress=progress, resume=resume)
+        if stage == "vae":
+            return out
+    run_embed2lat(cfg, run_dir, encoder=kw.get("encoder"), progress=progress, resume=resume)
+    return export_pipeline(cfg, run_dir, generator=kw.get("generator"), encoder=kw.get("encoder"))
