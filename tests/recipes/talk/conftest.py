@@ -1,26 +1,12 @@
-"""Tiny inputs for the talk recipe: a tiny random wav2vec2 folder, a built-in generator and clips it made."""
+"""Fixtures of the talk recipe tests: tiny config, a built-in generator and clips it made."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
-
-REPO = Path(__file__).resolve().parents[3]
-
-
-def save_tiny_wav2vec2(folder: Path) -> Path:
-    """A tiny random wav2vec2 (hidden 32, 2 layers; CNN hop 320 = 50 Hz) saved with a feature extractor."""
-    from transformers import AutoModel, Wav2Vec2Config, Wav2Vec2FeatureExtractor
-
-    cfg = Wav2Vec2Config(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64,
-                         conv_dim=(8,) * 7, num_conv_pos_embeddings=16, num_conv_pos_embedding_groups=4)
-    torch.manual_seed(0)
-    AutoModel.from_config(cfg).save_pretrained(folder)
-    Wav2Vec2FeatureExtractor(do_normalize=True, return_attention_mask=False).save_pretrained(folder)
-    return folder
+from talk_testutil import REPO, make_clips, save_tiny_wav2vec2
 
 
 @pytest.fixture(scope="session")
@@ -42,26 +28,6 @@ def tiny_generator(tiny_cfg):
 
     torch.manual_seed(0)
     return SmallStyleGenerator(tiny_cfg.generator.builtin).eval().requires_grad_(False)
-
-
-def make_clips(G, n_clips: int = 3, n_frames: int = 15, fps: float = 25.0, seed: int = 0):
-    """Clips the generator made: W+ moving linearly between two mapped codes; audio = tone + noise at 16 kHz."""
-    from a2v.recipes.talk.data import Clip, tensor_to_frames
-
-    g = torch.Generator().manual_seed(seed)
-    clips = []
-    for k in range(n_clips):
-        w = G.mapping(torch.randn(2, G.z_dim, generator=g))  # (2,num_ws,w_dim)
-        t = torch.linspace(0, 1, n_frames)[:, None, None]  # (F,1,1)
-        ws = w[0:1] + t * (w[1:2] - w[0:1])  # (F,num_ws,w_dim)
-        with torch.no_grad():
-            frames = tensor_to_frames(G.synthesis(ws))  # (F,R,R,3)
-        S = round(n_frames / fps * 16000)
-        time_s = np.arange(S) / 16000
-        rng = np.random.default_rng(seed + k)
-        audio = (0.3 * np.sin(2 * np.pi * (150 + 50 * k) * time_s) + 0.05 * rng.standard_normal(S)).astype(np.float32)
-        clips.append(Clip(f"clip{k}", frames, audio, fps))
-    return clips
 
 
 @pytest.fixture(scope="session")

@@ -130,3 +130,20 @@ def test_cli_generate(run, tiny_clips, tmp_path):
               "--no-detect", "--set", "generate.invert_steps=2", "--device", "cpu"])
     assert done.value.code == 0 and probe(out).num_frames == 15
     assert main(["talk", "generate", "-m", str(tmp_path / "none"), "-f", str(photo), "-a", str(wav)]) == 2
+
+
+def test_cli_train_invert_from_a_prepared_dataset(tiny_clips, tmp_path):
+    from talk_testutil import write_prepared_dataset
+
+    from a2v.cli import main
+    from a2v.recipes.talk.data import LatentStore
+
+    data = write_prepared_dataset(tmp_path / "data", tiny_clips[:2])
+    with pytest.raises(SystemExit) as done:
+        main(["talk", "train", "--stage", "invert", "-d", str(data), "-o", str(tmp_path / "run"), "--preset", "tiny",
+              "--no-progress", "--set", "invert.first_steps=3", "--set", "invert.later_steps=1"])
+    assert done.value.code == 0
+    store = LatentStore(tmp_path / "run" / "latents")
+    assert store.ids == ["clip0", "clip1"] and store.clip("clip1")["ws"].shape == (15, 8, 32)
+    assert (tmp_path / "run" / "generator" / "generator.json").is_file()  # the random built-in G is kept
+    assert main(["talk", "train", "--stage", "vae", "-o", str(tmp_path / "none"), "--preset", "tiny"]) == 2
