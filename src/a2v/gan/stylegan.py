@@ -17,7 +17,9 @@ the file, so it is refused unless the caller says the file is trusted
 :class:`SmallStyleGenerator` is a small StyleGAN2-like network (Karras et al. 2020,
 "Analyzing and Improving the Image Quality of StyleGAN"): a mapping MLP, a learned 4x4
 constant, modulated 3x3 convolutions with weight demodulation (eq. 1-3), equalised learning
-rate and skip-connection RGB outputs. It is trainable and small enough for CPU tests.
+rate and skip-connection RGB outputs. It is trainable and small enough for CPU tests; it saves
+as ``generator.json`` + ``generator.safetensors`` (:meth:`SmallStyleGenerator.save_pretrained`).
+:func:`load_generator` builds either kind from a config (kind, path).
 Simplifications (written by hand since no maintained package provides a StyleGAN
 generator as a library): bilinear upsampling instead of the FIR-filtered transposed
 convolution, and no noise inputs (synthesis is deterministic, like NVlabs' ``noise_mode='const'``).
