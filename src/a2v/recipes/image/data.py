@@ -1,0 +1,224 @@
+"""Paired (sound, picture) data of the ``image`` recipe: ``a2v prepare image`` and the datasets.
+
+A prepared folder holds ``pairs/<id>.npz`` (``audio`` float32 (S,) in [-1,1] at 16 kHz,
+``image`` uint8 (H,W,3) RGB square), ``manifest[_<shard>].jsonl`` (one line per pair: id,
+source, frame_index, audio_s, split), ``dropped[_<shard>].jsonl`` (inputs left out and why) and
+``report.json`` (counts). Inputs: videos with sound (VGGSound/AudioSet style: a random frame,
+centre-cropped square, and ``clip_s`` seconds of audio centred on it) or audio files with an
+image of the same name beside them (``dog.wav`` + ``dog.jpg``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from a2v.errors import A2VError, InputError
+from a2v.io import write_bytes_atomic, write_json_atomic, write_text_atomic
+from a2v.recipes.image.config import DataConfig
+
+SAMPLE_RATE_HZ = 16000
+VIDEO_EXT = {".mp4", ".mkv", ".webm", ".avi", ".mov", ".mpg", ".mpeg", ".m4v", ".flv"}
+AUDIO_EXT = {".wav", ".flac", ".mp3", ".ogg", ".m4a", ".opus", ".aac"}
+IMAGE_EXT = {".jpg", ".jpeg", ".png", ".webp", ".bmp"}
+
+
+def _unit_hash(key: str) -> float:
+    """A stable number in [0, 1) from a string (the train/val split never changes between runs)."""
+    return int(hashlib.sha1(key.encode()).hexdigest()[:12], 16) / float(16**12)
+
+
+def split_of(item_id: str, val_fraction: float) -> str:
+    return "val" if _unit_hash("split:" + item_id) < val_fraction else "train"
+
+
+def centre_square(image: np.ndarray, size_px: int) -> np.ndarray:
+    """uint8 (H,W,3) -> the centred square crop resized to uint8 (size,size,3) (area filter)."""
+    import cv2
+
+    h, w = image.shape[:2]
+    s = min(h, w)
+    y0, x0 = (h - s) // 2, (w - s) // 2
+    crop = image[y0:y0 + s, x0:x0 + s]  # (H,W,3)->(s,s,3)
+    return cv2.resize(crop, (size_px, size_px), interpolation=cv2.INTER_AREA)  # (s,s,3)->(P,P,3)
+
+
+def _audio_window(wav: np.ndarray, centre_s: float, clip_s: float) -> np.ndarray:
+    """``clip_s`` seconds of (S,) audio centred on ``centre_s`` (shifted to fit; shorter audio kept whole)."""
+    n = round(clip_s * SAMPLE_RATE_HZ)
+    if wav.shape[0] <= n:
+        return wav
+    start = int(np.clip(round(centre_s * SAMPLE_RATE_HZ) - n // 2, 0, wav.shape[0] - n))
+    return wav[start:start + n]  # (S,)->(n,)
+
+
+def _pair_from_video(path: Path, cfg: DataConfig, item_id: str) -> tuple[np.ndarray, np.ndarray, int]:
+    from a2v.video import probe, read_audio, read_frames
+
+    info = probe(path)
+    if not info.has_audio:
+        raise InputError(f"{path} has no audio track")
+    n = max(1, info.num_frames)
+    if cfg.frame == "middle":
+        k = n // 2
+    else:
+        k = int(np.random.default_rng([cfg.seed, int(_unit_hash("frame:" + item_id) * 2**31)]).integers(n))
+    frame = None
+    for i, f in enumerate(read_frames(path)):
+        frame = f
+        if i >= k:
+            break
+    if frame is None:
+        raise InputError(f"{path} has no decodable video frame")
+    k = min(k, i)
+    wav, _ = read_audio(path, sr=SAMPLE_RATE_HZ)  # (S,)
+    wav = _audio_window(wav, k / max(info.fps, 1e-6), cfg.clip_s)  # (S,)->(n,)
+    return wav, centre_square(frame, cfg.image_size_px), k
+
+
+def _pair_from_audio(path: Path, image_path: Path, cfg: DataConfig) -> tuple[np.ndarray, np.ndarray, int]:
+    from a2v.audio import load_audio
+    from a2v.video import load_image
+
+    wav = load_audio(path, sr=SAMPLE_RATE_HZ)  # (S,)
+    wav = _audio_window(wav, wav.shape[0] / SAMPLE_RATE_HZ / 2, cfg.clip_s)  # (S,)->(n,)
+    return wav, centre_square(load_image(image_path), cfg.image_size_px), -1
+
+
+def find_inputs(inputs: Iterable[str | Path]) -> list[tuple[Path, Path | None]]:
+    """(media file, paired image or None) for every video, and every audio file with a same-named image."""
+    out: list[tuple[Path, Path | None]] = []
+    for given in inputs:
+        p = Path(given)
+        if not p.exists():
+            raise InputError(f"input not found: {p}")
+        files = sorted(f for f in p.rglob("*") if f.is_file()) if p.is_dir() else [p]
+        for f in files:
+            ext = f.suffix.lower()
+            if ext in VIDEO_EXT:
+                out.append((f, None))
+            elif ext in AUDIO_EXT:
+                img = next((f.with_suffix(e) for e in sorted(IMAGE_EXT) if f.with_suffix(e).is_file()), None)
+                out.append((f, img))
+    return out
+
+
+def prepare_pairs(inputs: Iterable[str | Path], output: str | Path, cfg: DataConfig, num_shards: int = 1,
+                  shard_index: int = -1, progress: bool = True) -> dict[str, Any]:
+    """Write the (sound, picture) pairs of ``inputs`` into ``output``; returns the report dict.
+
+    ``num_shards``/``shard_index``: this worker takes every ``num_shards``-th input from
+    ``shard_index`` (-1 = all shards in this process). Inputs that fail are listed in
+    ``dropped*.jsonl`` with the reason and counted, never silently skipped.
+    """
+    from tqdm.auto import tqdm
+
+    out = Path(output)
+    found = find_inputs(inputs)
+    if not found:
+        raise InputError(f"no video or audio files under {', '.join(map(str, inputs))}")
+    if num_shards < 1 or shard_index >= num_shards:
+        raise InputError(f"--shard-index {shard_index} must be < --num-shards {num_shards}")
+    mine = found if shard_index < 0 else found[shard_index::num_shards]
+    suffix = "" if shard_index < 0 else f"_{shard_index:04d}"
+    rows, dropped = [], []
+    for media, image in tqdm(mine, desc="prepare image", unit="file", disable=not progress):
+        rel = media.name if media.parent == Path(".") else str(media)
+        item_id = hashlib.sha1(str(media.resolve()).encode()).hexdigest()[:16]
+        try:
+            if media.suffix.lower() in AUDIO_EXT:
+                if image is None:
+                    raise InputError(f"no image beside {media} (expected {media.stem}.jpg/.png)")
+                wav, picture, k = _pair_from_audio(media, image, cfg)
+            else:
+                wav, picture, k = _pair_from_video(media, cfg, item_id)
+            if wav.shape[0] < 400:
+                raise InputError(f"{media} has under 25 ms of audio")
+        except A2VError as e:
+            dropped.append({"source": rel, "reason": str(e)})
+            continue
+        buf = io.BytesIO()
+        np.savez(buf, audio=wav.astype(np.float32), image=picture)
+        write_bytes_atomic(out / "pairs" / f"{item_id}.npz", buf.getvalue())
+        rows.append({"id": item_id, "source": rel, "frame_index": int(k), "audio_s": wav.shape[0] / SAMPLE_RATE_HZ,
+                     "split": split_of(item_id, cfg.val_fraction)})
+    write_text_atomic(out / f"manifest{suffix}.jsonl", "".join(json.dumps(r) + "\n" for r in rows))
+    write_text_atomic(out / f"dropped{suffix}.jsonl", "".join(json.dumps(r) + "\n" for r in dropped))
+    report = {"inputs": len(mine), "pairs": len(rows), "dropped": len(dropped),
+              "val": sum(r["split"] == "val" for r in rows), "config": {
+                  "image_size_px": cfg.image_size_px, "clip_s": cfg.clip_s, "frame": cfg.frame, "seed": cfg.seed}}
+    write_json_atomic(out / f"report{suffix}.json", report)
+    return report
+
+
+def read_manifest(root: str | Path) -> list[dict[str, Any]]:
+    """All manifest rows of a prepared folder (every shard), sorted by id."""
+    root = Path(root)
+    files = sorted(root.glob("manifest*.jsonl"))
+    if not files:
+        raise InputError(f"{root} is not a prepared image dataset (no manifest.jsonl): run a2v prepare image")
+    rows = [json.loads(line) for f in files for line in f.read_text(encoding="utf-8").splitlines() if line.strip()]
+    return sorted(rows, key=lambda r: r["id"])
+
+
+class PairDataset(torch.utils.data.Dataset):
+    """Pairs of a prepared folder: ``[i] -> {"wav": float32 (S,), "length": int64, "image": float32 (3,P,P)
+    in [0,1], "index": int64}``, S = ``clip_s`` * 16 kHz (zero-padded; a longer clip is cropped at a
+    random start in training, centred otherwise). ``split``: "train", "val" or "all"."""
+
+    def __init__(self, root: str | Path, split: str = "train", clip_s: float = 5.0, train: bool = True) -> None:
+        self.root = Path(root)
+        rows = read_manifest(self.root)
+        self.rows = rows if split == "all" else [r for r in rows if r["split"] == split]
+        self.num_samples = round(clip_s * SAMPLE_RATE_HZ)
+        self.train = train
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def load(self, i: int) -> tuple[np.ndarray, np.ndarray]:
+        """(audio float32 (S,), image uint8 (P,P,3)) of pair ``i`` as stored."""
+        f = self.root / "pairs" / f"{self.rows[i]['id']}.npz"
+        if not f.is_file():
+            raise InputError(f"pair file missing: {f} (the dataset folder is incomplete; run a2v prepare image again)")
+        with np.load(f) as z:
+            return z["audio"], z["image"]
+
+    def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
+        wav, image = self.load(i)
+        wav_t, n = fit_clip(torch.from_numpy(wav), self.num_samples, random_start=self.train)  # (S,)
+        img = torch.from_numpy(image).permute(2, 0, 1).float() / 255.0  # (P,P,3)->(3,P,P)
+        return {"wav": wav_t, "length": torch.tensor(n), "image": img, "index": torch.tensor(i)}
+
+
+def fit_clip(wav: torch.Tensor, n: int, random_start: bool = False) -> tuple[torch.Tensor, int]:
+    """(S,) -> ((n,) zero-padded or cropped, valid samples); the crop start is random (torch RNG) or centred."""
+    S = wav.shape[0]
+    if S >= n:
+        start = int(torch.randint(0, S - n + 1, ())) if random_start else (S - n) // 2
+        return wav[start:start + n].float(), n  # (S,)->(n,)
+    return torch.nn.functional.pad(wav.float(), (0, n - S)), S  # (S,)->(n,)
+
+
+class EmbeddedPairs(torch.utils.data.Dataset):
+    """A pair dataset whose pictures are replaced by precomputed tower embeddings ``(N,E)``: ``[i] ->
+    {"wav", "length", "image_emb" float32 (E,), "index"}`` (the tower is frozen, so this is exact)."""
+
+    def __init__(self, pairs: torch.utils.data.Dataset, embeddings: torch.Tensor) -> None:
+        if len(pairs) != embeddings.shape[0]:
+            raise ValueError(f"{len(pairs)} pairs but {embeddings.shape[0]} embeddings")
+        self.pairs, self.embeddings = pairs, embeddings.float().cpu()
+
+    def __len__(self) -> int:
+        return len(self.pairs)
+
+    def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
+        item = self.pairs[i]
+        return {"wav": item["wav"], "length": item["length"], "image_emb": self.embeddings[i], "index": item["index"]}

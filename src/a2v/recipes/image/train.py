@@ -1,0 +1,166 @@
+"""Training of the ``image`` recipe: the audio head against the frozen image tower (CXLoss or Wav2CLIP).
+
+The tower is frozen, so image embeddings are computed once per dataset and cached next to it
+(``<data>/cache/image_emb_<key>.safetensors``, key = tower id + pair ids); a step then runs the
+(frozen or fine-tuned) WavLM, the online head, its momentum copy and the queues.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from a2v.metrics import median_rank, recall_at_k
+from a2v.nn.moco import momentum_update_
+from a2v.recipes.image.config import ImageConfig
+from a2v.recipes.image.model import AudioEncoder, CrossModalContrast, momentum_copy, speech_hidden_states
+from a2v.train import StepContext, Task, TrainResult, fit
+
+
+@torch.no_grad()
+def embed_images(tower: nn.Module, pairs: torch.utils.data.Dataset, batch_size: int = 64,
+                 progress: bool = True) -> torch.Tensor:
+    """Tower embeddings of every pair's picture: float32 (N,E) on the CPU (not normalised)."""
+    from tqdm.auto import tqdm
+
+    out = []
+    for a in tqdm(range(0, len(pairs), batch_size), desc="image embeddings", disable=not progress, leave=False):
+        imgs = torch.stack([pairs[i]["image"] for i in range(a, min(a + batch_size, len(pairs)))])  # (B,3,P,P)
+        out.append(tower.encode_image(imgs).float().cpu())  # (B,3,P,P)->(B,E)
+    return torch.cat(out) if out else torch.zeros(0, tower.embed_dim)  # (N,E)
+
+
+def cached_image_embeddings(tower: nn.Module, pairs: Any, cache_dir: str | Path, batch_size: int = 64,
+                            progress: bool = True) -> torch.Tensor:
+    """:func:`embed_images`, stored as safetensors under ``cache_dir`` keyed by the tower and the pair ids."""
+    from safetensors.torch import load_file, save_file
+
+    from a2v.io import atomic_path
+
+    ids = "|".join(r["id"] for r in getattr(pairs, "rows", [])) or str(len(pairs))
+    key = hashlib.sha1(f"{tower.cache_id}\n{ids}".encode()).hexdigest()[:16]
+    f = Path(cache_dir) / f"image_emb_{key}.safetensors"
+    if f.is_file() and tower.cache_id:
+        return load_file(str(f))["embeddings"]
+    emb = embed_images(tower, pairs, batch_size, progress)  # (N,E)
+    if tower.cache_id:
+        with atomic_path(f) as tmp:
+            save_file({"embeddings": emb.contiguous()}, str(tmp), metadata={"tower": tower.cache_id})
+    return emb
+
+
+class ContrastTask(Task):
+    """One update: online audio embeddings, momentum keys, CXLoss (or Wav2CLIP InfoNCE) with the queues.
+
+    Batches: {"wav" (B,S) float32 16 kHz, "length" (B,) samples, "image_emb" (B,E)}.
+    Saved modules: "head" (+ "speech" when WavLM is fine-tuned), "head_key" (+ "speech_key"), "contrast" (queues).
+    """
+
+    def __init__(self, cfg: ImageConfig, audio: AudioEncoder) -> None:
+        self.cfg = cfg
+        self.speech, self.head = audio.speech, audio.head
+        self.frozen = bool(getattr(audio.speech, "frozen", True))
+        self.head_key = momentum_copy(audio.head)
+        self.speech_key = None if self.frozen else momentum_copy(audio.speech)
+        self.contrast = CrossModalContrast(audio.head.out_dim, cfg.loss)
+
+    def modules(self) -> dict[str, nn.Module]:
+        m: dict[str, nn.Module] = {"head": self.head, "head_key": self.head_key, "contrast": self.contrast}
+        if not self.frozen:
+            m.update(speech=self.speech, speech_key=self.speech_key)
+        return m
+
+    def _speech(self, ctx: StepContext, key: bool = False) -> nn.Module:
+        if self.frozen:
+            if self.speech.device != ctx.device:
+                self.speech.to(ctx.device)  # frozen, so not handed to the loop: move it here once
+            return self.speech
+        return ctx.unwrap("speech_key") if key else ctx.modules["speech"]
+
+    def step(self, batch: dict[str, torch.Tensor], ctx: StepContext) -> dict[str, torch.Tensor]:
+        wav, lengths = batch["wav"], batch["length"]  # (B,S), (B,)
+        states, mask = speech_hidden_states(self._speech(ctx), wav, lengths)  # (L+1,B,T,D), (B,T)
+        a = ctx.modules["head"](states, mask)  # (B,E)
+        a_key = None
+        if self.cfg.loss.kind == "cxloss":
+            with torch.no_grad():
+                m = self.cfg.loss.momentum
+                if ctx.micro_step == 0:  # MoCo Alg. 1: keys come from the momentum-updated encoder
+                    momentum_update_(ctx.unwrap("head_key"), ctx.unwrap("head"), m)
+                    if not self.frozen:
+                        momentum_update_(ctx.unwrap("speech_key"), ctx.unwrap("speech"), m)
+                head_key = ctx.unwrap("head_key").eval()
+                if not self.frozen:
+                    states, mask = speech_hidden_states(self._speech(ctx, key=True), wav, lengths)
+                a_key = head_key(states, mask)  # (B,E)
+        return ctx.unwrap("contrast")(a, batch["image_emb"], a_key)
+
+    @torch.no_grad()
+    def evaluate(self, data: Any, ctx: StepContext) -> dict[str, float]:
+        """Audio -> image retrieval on held-out pairs: r@K and median rank (a2v.metrics)."""
+        audio = AudioEncoder(self._speech(ctx) if self.frozen else ctx.eval_modules["speech"], ctx.eval_modules["head"])
+        return retrieval_metrics(audio, data, self.cfg.eval.ks, self.cfg.train.batch_size)
+
+
+@torch.no_grad()
+def embed_audio_dataset(audio: AudioEncoder, data: Any, batch_size: int = 32) -> tuple[torch.Tensor, torch.Tensor]:
+    """(audio embeddings (N,E), image embeddings (N,E)) of an :class:`EmbeddedPairs`-like dataset, on the CPU."""
+    a_out, v_out = [], []
+    for s in range(0, len(data), batch_size):
+        items = [data[i] for i in range(s, min(s + batch_size, len(data)))]
+        wav = torch.stack([it["wav"] for it in items]).to(audio.device)  # (B,S)
+        lengths = torch.stack([torch.as_tensor(it["length"]) for it in items]).to(audio.device)  # (B,)
+        a_out.append(audio(wav, lengths).float().cpu())  # (B,S)->(B,E)
+        v_out.append(torch.stack([it["image_emb"] for it in items]).float())  # (B,E)
+    return torch.cat(a_out), torch.cat(v_out)  # (N,E), (N,E)
+
+
+def retrieval_metrics(audio: AudioEncoder, data: Any, ks: tuple[int, ...] = (1, 5, 10),
+                      batch_size: int = 32) -> dict[str, float]:
+    """{"r@K": recall in [0,1], "median_rank": >= 1} of audio -> image retrieval (cosine) over ``data``."""
+    from a2v.metrics import cosine_similarity_matrix
+
+    a, v = embed_audio_dataset(audio, data, batch_size)  # (N,E), (N,E)
+    sim = cosine_similarity_matrix(a, v)  # (N,N)
+    out = {f"r@{k}": r for k, r in recall_at_k(sim, ks).items()}
+    out["median_rank"] = median_rank(sim)
+    return out
+
+
+def train(cfg: ImageConfig, data_dir: str | Path, out_dir: str | Path, resume: bool = False,
+          progress: bool = True, device: str | torch.device | None = None) -> TrainResult:
+    """Train on a prepared folder (``a2v prepare image``); writes checkpoints and ``out_dir/pipeline``.
+
+    Loads the tower and WavLM (MissingWeightsError when absent), caches the image embeddings,
+    runs :func:`a2v.train.fit`, then saves the final (EMA if on) weights as an :class:`ImagePipeline`.
+    """
+    from a2v.errors import InputError
+    from a2v.recipes.image.data import EmbeddedPairs, PairDataset
+    from a2v.recipes.image.model import build_audio_encoder
+    from a2v.recipes.image.pipeline import ImagePipeline
+    from a2v.recipes.image.towers import build_tower
+
+    dev = device or ("cpu" if cfg.train.cpu or not torch.cuda.is_available() else "cuda")
+    tower = build_tower(cfg.tower, dev)
+    audio = build_audio_encoder(cfg.audio, tower.embed_dim, "cpu")
+    train_pairs = PairDataset(data_dir, "train", cfg.audio.clip_s, train=True)
+    val_pairs = PairDataset(data_dir, "val", cfg.audio.clip_s, train=False)
+    if len(train_pairs) < cfg.train.batch_size:
+        raise InputError(f"{data_dir}: {len(train_pairs)} training pairs, fewer than train.batch_size="
+                         f"{cfg.train.batch_size}")
+    cache = Path(data_dir) / "cache"
+    train_data = EmbeddedPairs(train_pairs, cached_image_embeddings(tower, train_pairs, cache, progress=progress))
+    val_data = EmbeddedPairs(val_pairs, cached_image_embeddings(tower, val_pairs, cache, progress=progress)) \
+        if len(val_pairs) else None
+    task = ContrastTask(cfg, audio)
+    result = fit(task, train_data, cfg.train, out_dir, eval_data=val_data, resume=resume, progress=progress,
+                 run_config=cfg)
+    pipe = ImagePipeline(cfg, AudioEncoder(audio.speech, task.head).cpu(), tower=tower)
+    if result.last_checkpoint is not None:
+        pipe.load_checkpoint(result.best_checkpoint or result.last_checkpoint)
+    pipe.save_pretrained(Path(out_dir) / "pipeline")
+    return result
