@@ -408,8 +408,8 @@ def run_prepare_command(
         data = data.get("prepare", {}) if "prepare" in data or not set(data) <= names else data
     sets = [s.removeprefix("prepare.") for s in (set_ or [])]
     cfg = load_config(PrepareConfig, None, sets, base=data)
-    console.print(f"a2v prepare {recipe}: {len(list(input))} input path(s) -> {output}")
     report = prepare_dataset(list(input), output, cfg, num_shards, shard_index, extract, progress)
-    console.print(format_report(report))
-    console.print(f"report: {Path(output) / REPORT}; dropped items: {Path(output) / DROPPED}")
+    console.print(f"a2v prepare {recipe} -> {output}", soft_wrap=True)
+    console.print(format_report(report), soft_wrap=True)
+    console.print(f"report: {Path(output) / REPORT}; dropped items: {Path(output) / DROPPED}", soft_wrap=True)
     return report
