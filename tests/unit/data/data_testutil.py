@@ -117,3 +117,29 @@ def grid_landmarker(frame: np.ndarray, box: np.ndarray) -> np.ndarray:
     t = np.linspace(0.1, 0.9, 68, dtype=np.float32)
     x0, y0, x1, y1 = box
     return np.stack([x0 + t * (x1 - x0), y0 + t[::-1] * (y1 - y0)], 1)  # (68,2)
+
+
+def make_rotated_vfr_clip(path: Path, n_frames: int = 25) -> Path:
+    """A phone-like clip: frames stored landscape (176x224) with a 90 degree display rotation and
+    jittered timestamps (variable frame rate, ~25 fps), plus speech. Upright it is 224x176."""
+    from fractions import Fraction
+
+    import av
+
+    from a2v.video import mux_audio
+
+    raw = path.with_name(path.stem + "_raw.mp4")
+    with av.open(str(raw), "w") as c:
+        s = c.add_stream("libx264", rate=1000)
+        s.width, s.height, s.pix_fmt = HW[1], HW[0], "yuv420p"
+        s.codec_context.time_base = Fraction(1, 1000)
+        s.options = {"crf": "18", "bf": "0"}
+        s.set_display_rotation(90)
+        for i, f in enumerate(face_frames(n_frames)):
+            vf = av.VideoFrame.from_ndarray(f, format="rgb24")
+            vf.pts, vf.time_base, vf.duration = 40 * i + (9 if i % 2 else 0), Fraction(1, 1000), 40
+            c.mux(s.encode(vf))
+        c.mux(s.encode(None))
+    mux_audio(raw, speech(n_frames), path, audio_sr=SR)
+    raw.unlink()
+    return path

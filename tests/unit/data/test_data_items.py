@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from data_testutil import FPS, HW, SR, BoxDetector, grid_landmarker, make_clip
+from data_testutil import FPS, HW, SR, BoxDetector, grid_landmarker, make_clip, make_rotated_vfr_clip
 
 from a2v.data import DropItem, PrepareConfig, decode_crop_video
 from a2v.data.items import ScaledDetector, TalkingFaceExtractor
@@ -140,3 +140,19 @@ def test_file_level_drop_reasons(tmp_path):
         with pytest.raises(DropItem) as e:
             _extract(path, tmp_path)
         assert e.value.code == code, (path.name, e.value)
+
+
+def test_rotated_variable_frame_rate_clip(tmp_path):
+    clip = make_rotated_vfr_clip(tmp_path / "phone.mp4")
+    det = BoxDetector([[20, 30, 60, 80]])
+    ex = TalkingFaceExtractor(CFG, detector=det, landmarker=grid_landmarker)
+    ex.detection_scale = lambda hw: 0.5  # upright (224,176) -> (112,88)
+    s = ex(clip, "phone", tmp_path)
+    meta = s["meta.json"]
+    assert (meta["width"], meta["height"], meta["rotation_deg"]) == (176, 224, 90)
+    assert set(det.sizes) == {(112, 88)}  # the detector sees upright, shrunk frames
+    f = meta["n_frames"]
+    assert 23 <= f <= 26 and meta["fps"] == 25.0  # constant 25 fps out of the jittered timestamps
+    assert s["boxes.npy"].shape == (f, 4) and np.allclose(s["boxes.npy"], [40, 60, 120, 160])
+    assert s["audio.npy"].shape == (f * SR // FPS,) and s["landmarks.npy"].shape == (f, 68, 2)
+    assert len(list(decode_crop_video(s["crop.mp4"].read_bytes()))) == f
