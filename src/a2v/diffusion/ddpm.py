@@ -67,25 +67,29 @@ def make_scheduler(
     beta_schedule: str = "squaredcos_cap_v2",
     prediction_type: str = "epsilon",
     timestep_spacing: str | None = None,
+    clip_sample: bool = False,
 ) -> Any:
     """A diffusers scheduler over one training schedule (cosine, 2000 steps by default).
 
     ``ancestral``: ``DDPMScheduler`` (Ho et al. 2020 eq. 6-7 posterior, fixed small variance);
     ``ddim``: ``DDIMScheduler`` (eta = 0, deterministic); ``dpmsolver++``: second-order multistep
     ``DPMSolverMultistepScheduler``. Fast samplers use "trailing" timestep spacing unless told
-    (it reaches the last training step, which matters at 25-50 steps).
+    (it reaches the last training step, which matters at 25-50 steps). ``clip_sample``: clamp
+    each predicted x_0 to [-1, 1] (images; ADM practice), for DPM-Solver++ through its thresholding.
     """
     from diffusers import DDIMScheduler, DDPMScheduler, DPMSolverMultistepScheduler
 
     common = {"num_train_timesteps": num_train_timesteps, "beta_schedule": beta_schedule,
               "prediction_type": prediction_type}
     if kind == "ancestral":
-        return DDPMScheduler(**common, clip_sample=False, timestep_spacing=timestep_spacing or "leading")
+        return DDPMScheduler(**common, clip_sample=clip_sample, timestep_spacing=timestep_spacing or "leading")
     if kind == "ddim":
-        return DDIMScheduler(**common, clip_sample=False, set_alpha_to_one=False,
+        return DDIMScheduler(**common, clip_sample=clip_sample, set_alpha_to_one=False,
                              timestep_spacing=timestep_spacing or "trailing")
     if kind == "dpmsolver++":
         return DPMSolverMultistepScheduler(**common, algorithm_type="dpmsolver++", solver_order=2,
+                                           thresholding=clip_sample, dynamic_thresholding_ratio=1.0,
+                                           sample_max_value=1.0,
                                            timestep_spacing=timestep_spacing or "trailing")
     raise ValueError(f"unknown sampler '{kind}' (choose ancestral, ddim or dpmsolver++)")
 

@@ -123,3 +123,21 @@ def test_guidance_moves_samples_toward_the_condition():
 def test_unknown_sampler():
     with pytest.raises(ValueError, match="unknown sampler"):
         make_scheduler("euler")
+
+
+@pytest.mark.parametrize("kind", ["ancestral", "ddim", "dpmsolver++"])
+def test_clip_sample_keeps_predicted_x0_in_range(kind):
+    sched = make_scheduler(kind, num_train_timesteps=50, clip_sample=True)
+
+    def wild(x, t, c):  # predicts x0 far outside [-1, 1]
+        ab = sched.alphas_cumprod[t].view(-1, 1, 1, 1)
+        return (x - ab.sqrt() * 5.0) / (1 - ab).sqrt()
+
+    steps = None if kind == "ancestral" else 10
+    x = ddpm_sample(wild, (4, 1, 2, 2), sched, num_inference_steps=steps, clip_range=None, progress=False,
+                    generator=torch.Generator().manual_seed(0))
+    assert x.abs().max().item() < 2.0  # x0 clamped; DDIM adds back a little of the (wild) eps at the last step
+    free = make_scheduler(kind, num_train_timesteps=50)
+    y = ddpm_sample(wild, (4, 1, 2, 2), free, num_inference_steps=steps, clip_range=None, progress=False,
+                    generator=torch.Generator().manual_seed(0))
+    assert y.mean().item() > 3.0
