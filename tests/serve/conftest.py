@@ -1,4 +1,4 @@
-"""A real a2v server on a free localhost port, shared by the serve tests of one module."""
+"""A real a2v server on a free localhost port, shared by the serve tests."""
 
 from __future__ import annotations
 
@@ -16,9 +16,9 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def server(tmp_path_factory):
-    """(base_url, app) of a running server; stopped after the module."""
+    """(base_url, app) of a running server; stopped at the end."""
     import uvicorn
 
     from a2v.serve.app import build_app
@@ -40,7 +40,7 @@ def server(tmp_path_factory):
     thread.join(timeout=10)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def inputs(tmp_path_factory):
     """A face photo (astronaut, downscaled) and 2 s of eSpeak NG speech as files."""
     from skimage import data

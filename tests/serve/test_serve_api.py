@@ -1,0 +1,93 @@
+"""HTTP API: health, a real lip-sync round trip, and clear errors for bad uploads."""
+
+from __future__ import annotations
+
+import json
+
+import httpx
+import pytest
+
+from a2v.errors import InputError
+from a2v.serve import jobs
+from a2v.serve.config import ServeConfig
+
+
+def test_health_lists_models_and_limits(server):
+    url, _ = server
+    r = httpx.get(f"{url}/api/v1/health", timeout=30)
+    assert r.status_code == 200
+    body = r.json()
+    assert body["status"] == "ok" and body["models"]["lipsync"] == []
+    assert body["limits"]["max_upload_mb"] == 5.0
+
+
+def test_lipsync_round_trip_returns_playable_mp4(server, inputs, tmp_path):
+    from a2v.video import probe
+
+    url, _ = server
+    face, speech = inputs
+    with face.open("rb") as f, speech.open("rb") as a:
+        r = httpx.post(f"{url}/api/v1/lipsync", files={"face": f, "audio": a}, data={"mode": "envelope"}, timeout=300)
+    assert r.status_code == 200, r.text
+    assert r.headers["content-type"] == "video/mp4"
+    out = tmp_path / "out.mp4"
+    out.write_bytes(r.content)
+    info = probe(out)
+    assert info.has_audio and info.num_frames > 10
+    assert json.loads(r.headers["x-a2v-report"])
+
+
+def test_missing_face_wrong_type_and_too_large_are_clear_errors(server, inputs, tmp_path):
+    url, _ = server
+    _, speech = inputs
+    with speech.open("rb") as a:
+        r = httpx.post(f"{url}/api/v1/lipsync", files={"audio": a}, timeout=60)
+    assert r.status_code == 400 and "no face file" in r.json()["error"]
+    bad = tmp_path / "notes.txt"
+    bad.write_text("hello")
+    with bad.open("rb") as f, speech.open("rb") as a:
+        r = httpx.post(f"{url}/api/v1/lipsync", files={"face": f, "audio": a}, timeout=60)
+    assert r.status_code == 400 and "not an accepted face type" in r.json()["error"]
+    big = tmp_path / "big.png"
+    big.write_bytes(b"\0" * 6_000_000)
+    with big.open("rb") as f, speech.open("rb") as a:
+        r = httpx.post(f"{url}/api/v1/lipsync", files={"face": f, "audio": a}, timeout=60)
+    assert r.status_code == 413 and "upload limit" in r.json()["error"]
+    with bad.open("rb") as f, speech.open("rb") as a:
+        r = httpx.post(f"{url}/api/v1/lipsync", files={"face": f, "audio": a}, data={"mode": "x"}, timeout=60)
+    assert r.status_code == 400
+
+
+def test_check_upload_and_audio_length_limit(tmp_path):
+    import numpy as np
+
+    from a2v.audio import save_audio
+
+    cfg = ServeConfig(max_audio_s=1.0)
+    with pytest.raises(InputError, match="no audio file"):
+        jobs.check_upload(None, "audio", cfg)
+    save_audio(tmp_path / "long.wav", np.zeros(32000, np.float32), 16000)
+    path = jobs.check_upload(tmp_path / "long.wav", "audio", cfg)
+    with pytest.raises(InputError, match="over the 1 s limit"):
+        jobs.load_speech(path, cfg)
+
+
+def test_workspace_sweeps_old_jobs_and_closes(tmp_path):
+    import os
+
+    ws = jobs.Workspace(keep_s=100)
+    old, new = ws.new_job(), ws.new_job()
+    os.utime(old, (0, 0))
+    assert ws.sweep() == 1
+    assert not old.exists() and new.exists()
+    ws.close()
+    assert not ws.root.exists()
+
+
+def test_models_are_listed_from_the_models_folder(tmp_path):
+    (tmp_path / "lipsync" / "anna").mkdir(parents=True)
+    (tmp_path / "lipsync" / "anna" / "pipeline.json").write_text("{}")
+    (tmp_path / "lipsync" / "empty").mkdir()
+    assert jobs.list_models(tmp_path, "lipsync") == ["anna"]
+    with pytest.raises(InputError, match="no lipsync model named 'bob'"):
+        jobs.model_path(tmp_path, "lipsync", "bob")
