@@ -195,7 +195,12 @@ def _output_dir(out_dir: str | Path) -> Path:
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
         raise InputError(f"--output {out} is a file: give a folder for the prepared dataset")
-    if out.is_dir() and not (out / CONFIG).is_file() and any(out.iterdir()):
+    # hidden names are skipped: another worker starting at the same moment may be writing its config
+    if (
+        out.is_dir()
+        and not (out / CONFIG).is_file()
+        and any(not p.name.startswith(".") for p in out.iterdir())
+    ):
         raise InputError(
             f"--output {out} holds other files and no {CONFIG}: give a new or empty folder "
             "(or the folder of an earlier `a2v prepare` run to resume it)"
