@@ -1,0 +1,139 @@
+"""Configs of the face recipe (speech -> face photo). Defaults are the paper's settings.
+
+"Speech-to-Face Conversion Using Denoising Diffusion Probabilistic Models": a Speech2Face voice
+encoder (Oh et al. 2019) maps 6 s of speech to a face-identity embedding; a 64x64 DDPM decoder
+with classifier-free guidance turns the embedding into a face; a diffusion super-resolution model
+(Table 1) brings it to 256 or 512 px.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from a2v.errors import ConfigError
+from a2v.train import TrainConfig
+
+
+@dataclass(frozen=True)
+class AudioConfig:
+    """Voice-encoder input: 6 s from the start (shorter audio repeated), 16 kHz, compressed STFT."""
+
+    sample_rate_hz: int = 16000
+    duration_s: float = 6.0
+    win_ms: float = 25.0
+    hop_ms: float = 10.0
+    n_fft: int = 512
+    power: float = 0.3  # Speech2Face power-law compression
+
+
+@dataclass(frozen=True)
+class EmbeddingConfig:
+    """Face-identity embedding: ArcFace 512-d (ONNX file) or dlib's offline 128-d ResNet.
+
+    ``dim`` flows into the voice encoder's output and the decoder's condition size.
+    """
+
+    kind: Literal["arcface", "dlib"] = "arcface"
+    dim: int = 512
+    onnx_path: str = ""  # ArcFace ONNX model (insightface w600k_r50.onnx or similar); "" = not given
+    upsample: int = 1  # dlib HOG detector upsampling when finding the face in a picture
+
+
+@dataclass(frozen=True)
+class VoiceEncoderConfig:
+    """Speech2Face voice encoder (Oh et al. 2019, Table 1): 4x4 convs, BN, ReLU, max-pool over time.
+
+    ``channels``: conv widths; ``pool_after``: indices of convs followed by a 2x1 max-pool (time);
+    ``stride2_after``: indices of convs with stride 2; then average over time, FC ``fc_dim``, FC ``dim``.
+    """
+
+    channels: tuple[int, ...] = (64, 64, 128, 128, 128, 256, 512, 512, 512)
+    pool_after: tuple[int, ...] = (2, 3, 4, 5)
+    stride2: tuple[int, ...] = (7, 8)
+    fc_dim: int = 4096
+    lr: float = 1e-3  # LAMB (You et al. 2020)
+    lr_decay: float = 0.95  # x0.95 ...
+    lr_decay_every_steps: int = 10_000  # ... every 10k steps
+    weight_decay: float = 0.0
+
+
+@dataclass(frozen=True)
+class DecoderConfig:
+    """64x64 face decoder U-Net (paper Table 1) and its DDPM (cosine, 2000 steps)."""
+
+    image_size_px: int = 64
+    base_channels: int = 256
+    channel_mult: tuple[int, ...] = (1, 2, 3, 4)
+    layers_per_block: tuple[int, ...] = (3, 3, 3, 3)
+    attention_resolutions_px: tuple[int, ...] = (32, 16, 8)
+    num_heads: int = 4
+    norm_groups: int = 32
+    embed_to_time: bool = True  # also add a projection of the embedding to the time embedding
+    dropout: float = 0.0
+    cond_dropout_prob: float = 0.1  # classifier-free guidance: condition dropped 10% of the time
+    num_train_timesteps: int = 2000
+    beta_schedule: str = "squaredcos_cap_v2"  # Nichol & Dhariwal cosine schedule
+
+
+@dataclass(frozen=True)
+class SuperResConfig:
+    """64 -> 256/512 diffusion super-resolution conditioned on the upsampled image (paper Table 1)."""
+
+    low_res_px: int = 64
+    image_size_px: int = 256
+    base_channels: int = 64
+    channel_mult: tuple[int, ...] = (1, 2, 4, 8, 16)
+    layers_per_block: tuple[int, ...] = (1, 1, 2, 4, 8)
+    attention_resolutions_px: tuple[int, ...] = (16,)
+    num_heads: int = 4
+    norm_groups: int = 16
+    dropout: float = 0.0
+    num_train_timesteps: int = 2000
+    beta_schedule: str = "squaredcos_cap_v2"
+    max_aug_level: float = 0.5  # noise-conditioning augmentation: aug t ~ U[0, max] x T during training
+    sample_aug_level: float = 0.0  # fixed augmentation level at sampling time (fraction of T)
+
+
+@dataclass(frozen=True)
+class SampleConfig:
+    """Generation settings: guidance weight w in eps = (1+w) eps(x,c) - w eps(x), sampler, steps."""
+
+    guidance_w: float = 4.0
+    sampler: Literal["ancestral", "ddim", "dpmsolver++"] = "dpmsolver++"
+    num_steps: int = 50  # ignored by "ancestral" (all training steps)
+    sr_sampler: Literal["ancestral", "ddim", "dpmsolver++"] = "dpmsolver++"
+    sr_num_steps: int = 25
+    super_resolve: bool = True
+
+
+@dataclass(frozen=True)
+class FaceConfig:
+    """Whole recipe: audio, embedding, models, sampling and one TrainConfig per stage."""
+
+    audio: AudioConfig = field(default_factory=AudioConfig)
+    embedding: EmbeddingConfig = field(default_factory=EmbeddingConfig)
+    voice: VoiceEncoderConfig = field(default_factory=VoiceEncoderConfig)
+    decoder: DecoderConfig = field(default_factory=DecoderConfig)
+    superres: SuperResConfig = field(default_factory=SuperResConfig)
+    sample: SampleConfig = field(default_factory=SampleConfig)
+    train_encoder: TrainConfig = field(default_factory=lambda: TrainConfig(batch_size=128, lr=1e-3, max_steps=200_000))
+    train_decoder: TrainConfig = field(
+        default_factory=lambda: TrainConfig(batch_size=64, lr=1e-4, max_steps=500_000, ema_decay=0.9999))
+    train_sr: TrainConfig = field(
+        default_factory=lambda: TrainConfig(batch_size=16, lr=1e-4, max_steps=500_000, ema_decay=0.9999))
+    frames_per_clip: int = 1  # face frames taken per talking-face clip (evenly spaced)
+
+    def __post_init__(self) -> None:
+        d, s = self.decoder, self.superres
+        if len(d.channel_mult) != len(d.layers_per_block):
+            raise ConfigError("decoder.channel_mult and decoder.layers_per_block must have the same length")
+        if len(s.channel_mult) != len(s.layers_per_block):
+            raise ConfigError("superres.channel_mult and superres.layers_per_block must have the same length")
+        if s.low_res_px != d.image_size_px:
+            raise ConfigError(f"superres.low_res_px ({s.low_res_px}) must equal decoder.image_size_px "
+                              f"({d.image_size_px})")
+        if self.embedding.dim < 1:
+            raise ConfigError("embedding.dim must be >= 1")
+        if self.embedding.kind == "dlib" and self.embedding.dim != 128:
+            raise ConfigError("embedding.kind=dlib gives 128-d embeddings: set embedding.dim=128")

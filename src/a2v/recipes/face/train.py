@@ -1,0 +1,207 @@
+"""Training of the three stages (each a :class:`a2v.train.Task` on the shared loop):
+
+- ``encoder``: voice encoder, cosine distance to the true face embedding, LAMB lr 1e-3 x0.95 / 10k steps;
+- ``decoder``: 64x64 DDPM eps loss, embedding dropped 10% (classifier-free guidance);
+- ``sr``: super-resolution DDPM eps loss on (high-res, noise-augmented upsampled low-res) pairs.
+
+:func:`export_stage` copies a stage's (EMA) weights into a model folder that
+:class:`a2v.recipes.face.pipeline.FacePipeline` loads.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from a2v.diffusion.ddpm import ddpm_training_loss, make_scheduler, q_sample
+from a2v.recipes.face.config import FaceConfig
+from a2v.recipes.face.decoder import FaceDecoder
+from a2v.recipes.face.lamb import Lamb
+from a2v.recipes.face.superres import SuperResUNet, upsample
+from a2v.recipes.face.voice_encoder import VoiceEncoder, cosine_distance_loss, lr_lambda, n_freq_bins
+from a2v.train import StepContext, Task, TrainConfig
+
+Stage = Literal["encoder", "decoder", "sr"]
+MODULE_NAMES = {"encoder": "voice_encoder", "decoder": "decoder", "sr": "superres"}
+
+
+class EncoderTask(Task):
+    """Voice encoder: batch {"spec": (B,2,T,D), "emb": (B,D)} -> cosine distance."""
+
+    def __init__(self, cfg: FaceConfig) -> None:
+        self.cfg = cfg
+        self.net = VoiceEncoder(cfg.voice, cfg.embedding.dim, n_freq_bins(cfg.audio.n_fft))
+
+    def modules(self) -> dict[str, nn.Module]:
+        return {"voice_encoder": self.net}
+
+    def optimizers(self, modules: dict[str, nn.Module], cfg: TrainConfig) -> dict[str, torch.optim.Optimizer]:
+        v = self.cfg.voice
+        return {"main": Lamb(modules["voice_encoder"].parameters(), lr=v.lr, betas=cfg.adam_betas,
+                             weight_decay=v.weight_decay)}
+
+    def schedulers(self, optimizers: dict[str, torch.optim.Optimizer], cfg: TrainConfig) -> dict[str, Any]:
+        v = self.cfg.voice
+        return {"main": torch.optim.lr_scheduler.LambdaLR(optimizers["main"], lr_lambda(v.lr_decay, v.lr_decay_every_steps))}
+
+    def step(self, batch: dict[str, torch.Tensor], ctx: StepContext) -> dict[str, torch.Tensor]:
+        pred = ctx.modules["voice_encoder"](batch["spec"])  # (B,2,T,D)->(B,E)
+        return {"loss": cosine_distance_loss(pred, batch["emb"])}
+
+    def evaluate(self, data: Any, ctx: StepContext) -> dict[str, float]:
+        net = ctx.eval_modules["voice_encoder"]
+        losses = [cosine_distance_loss(net(b["spec"].unsqueeze(0).to(ctx.device)), b["emb"][None].to(ctx.device))
+                  for b in data]
+        return {"cosine_distance": float(torch.stack(losses).mean())}
+
+
+class DecoderTask(Task):
+    """Face decoder: batch {"image": (B,3,64,64) in [-1,1], "emb": (B,D)} -> eps MSE with 10% null condition."""
+
+    ema_modules = ("decoder",)
+
+    def __init__(self, cfg: FaceConfig) -> None:
+        self.cfg = cfg
+        self.net = FaceDecoder(cfg.decoder, cfg.embedding.dim)
+        d = cfg.decoder
+        self.sched = make_scheduler("ancestral", d.num_train_timesteps, d.beta_schedule)
+
+    def modules(self) -> dict[str, nn.Module]:
+        return {"decoder": self.net}
+
+    def step(self, batch: dict[str, torch.Tensor], ctx: StepContext) -> dict[str, torch.Tensor]:
+        null = ctx.unwrap("decoder").null_cond
+        loss = ddpm_training_loss(ctx.modules["decoder"], batch["image"], batch["emb"], self.sched,
+                                  self.cfg.decoder.cond_dropout_prob, null_cond=null)
+        return {"loss": loss}
+
+
+class SuperResTask(Task):
+    """Super-resolution: batch {"image": (B,3,S,S)} -> eps MSE given the noise-augmented upsampled 64 px image."""
+
+    ema_modules = ("superres",)
+
+    def __init__(self, cfg: FaceConfig) -> None:
+        self.cfg = cfg
+        self.net = SuperResUNet(cfg.superres)
+        s = cfg.superres
+        self.sched = make_scheduler("ancestral", s.num_train_timesteps, s.beta_schedule)
+
+    def modules(self) -> dict[str, nn.Module]:
+        return {"superres": self.net}
+
+    def step(self, batch: dict[str, torch.Tensor], ctx: StepContext) -> dict[str, torch.Tensor]:
+        s = self.cfg.superres
+        hi = batch["image"]  # (B,3,S,S)
+        low = F.interpolate(hi, size=(s.low_res_px, s.low_res_px), mode="area")  # (B,3,S,S)->(B,3,64,64)
+        cond, aug_t = augment_low_res(upsample(low, s.image_size_px), self.sched, s.max_aug_level)
+        net = ctx.modules["superres"]
+        loss = ddpm_training_loss(lambda x, t, c: net(x, t, c, aug_t), hi, cond, self.sched)
+        return {"loss": loss}
+
+
+def augment_low_res(cond: torch.Tensor, sched: Any, max_level: float,
+                    level: float | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Noise-conditioning augmentation (Ho et al. 2022, Cascaded Diffusion, Sec. 4.2).
+
+    cond (B,3,S,S) -> (q_sample(cond, aug_t), aug_t int64 (B,)); aug_t ~ U[0, max_level * T) in
+    training, or ``round(level * T)`` when ``level`` is given (sampling).
+    """
+    T, b = sched.config.num_train_timesteps, cond.shape[0]
+    if level is None:
+        hi = max(1, int(max_level * T))
+        aug_t = torch.randint(0, hi, (b,), device=cond.device)  # (B,)
+    else:
+        aug_t = torch.full((b,), min(T - 1, int(round(level * T))), device=cond.device, dtype=torch.long)
+    if level == 0.0:
+        return cond, aug_t
+    return q_sample(sched, cond, aug_t, torch.randn_like(cond)), aug_t
+
+
+def make_task(cfg: FaceConfig, stage: Stage) -> Task:
+    if stage == "encoder":
+        return EncoderTask(cfg)
+    if stage == "decoder":
+        return DecoderTask(cfg)
+    if stage == "sr":
+        return SuperResTask(cfg)
+    raise ValueError(f"unknown stage '{stage}' (choose encoder, decoder or sr)")
+
+
+def stage_train_config(cfg: FaceConfig, stage: Stage) -> TrainConfig:
+    return {"encoder": cfg.train_encoder, "decoder": cfg.train_decoder, "sr": cfg.train_sr}[stage]
+
+
+def build_dataset(cfg: FaceConfig, stage: Stage, data: str | Path, embedder: Any = None,
+                  progress: bool = True) -> Any:
+    """The training set of a stage from a prepared talking-face dataset or a picture folder.
+
+    ``embedder``: callable uint8 (N,H,W,3) -> (N,D) (default: :class:`FaceEmbedder` of ``cfg.embedding``).
+    """
+    from a2v.cliutil import console
+    from a2v.recipes.face.data import (
+        ImageEmbeddingDataset,
+        SpeechEmbeddingDataset,
+        read_faces,
+        read_talking_faces,
+    )
+
+    if stage == "sr":
+        items = read_faces(data, cfg.frames_per_clip, cfg.superres.image_size_px)
+        _report(items, console, progress)
+        return ImageEmbeddingDataset(items.images, cfg.superres.image_size_px)
+    items = read_talking_faces(data, cfg.frames_per_clip) if stage == "encoder" else read_faces(data, cfg.frames_per_clip)
+    if embedder is None:
+        from a2v.recipes.face.embedding import FaceEmbedder
+
+        embedder = FaceEmbedder(cfg.embedding)
+    items.embeddings = embedder(items.images)  # (N,H,W,3)->(N,D)
+    if getattr(embedder, "n_undetected", 0):
+        items.skipped["no face found (centre used)"] = embedder.n_undetected
+    _report(items, console, progress)
+    if stage == "encoder":
+        return SpeechEmbeddingDataset(items.wavs, items.embeddings, cfg.audio)
+    return ImageEmbeddingDataset(items.images, cfg.decoder.image_size_px, items.embeddings)
+
+
+def _report(items: Any, console: Any, show: bool) -> None:
+    if show:
+        extra = "; ".join(f"{k}: {v}" for k, v in items.skipped.items())
+        console.print(f"{len(items.images)} face pictures" + (f" ({extra})" if extra else ""))
+
+
+def train_stage(cfg: FaceConfig, stage: Stage, data: str | Path, out_dir: str | Path, *,
+                model_dir: str | Path | None = None, resume: bool = False, progress: bool = True,
+                embedder: Any = None) -> Any:
+    """Train one stage into ``out_dir`` (checkpoints) and export it to ``model_dir`` when given."""
+    from a2v.train import fit
+
+    task = make_task(cfg, stage)
+    dataset = build_dataset(cfg, stage, data, embedder, progress)
+    result = fit(task, dataset, stage_train_config(cfg, stage), out_dir, resume=resume, progress=progress,
+                 run_config=cfg)
+    if model_dir is not None and result.last_checkpoint is not None:
+        export_stage(cfg, stage, result.last_checkpoint, model_dir)
+    return result
+
+
+def export_stage(cfg: FaceConfig, stage: Stage, ckpt_dir: str | Path, model_dir: str | Path) -> Path:
+    """Copy a checkpoint's weights of ``stage`` (EMA when saved) into ``model_dir/<module>.safetensors``."""
+    from safetensors.torch import save_file
+
+    from a2v.config import save_json
+    from a2v.io import atomic_path
+    from a2v.train import load_checkpoint
+
+    name = MODULE_NAMES[stage]
+    state = load_checkpoint(ckpt_dir, ema=True)[name]
+    out = Path(model_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    with atomic_path(out / f"{name}.safetensors") as tmp:
+        save_file({k: v.contiguous() for k, v in state.items()}, str(tmp))
+    save_json(cfg, out / "config.json")
+    return out / f"{name}.safetensors"

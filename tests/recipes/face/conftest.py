@@ -1,0 +1,26 @@
+"""Face-recipe test helpers: one torch thread per test (the CI machine has 2 shared cores)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+REPO = Path(__file__).resolve().parents[3]
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+@pytest.fixture
+def tiny_cfg():
+    from a2v.config import load_config
+    from a2v.recipes.face.config import FaceConfig
+
+    return load_config(FaceConfig, REPO / "configs" / "face" / "tiny.yaml")

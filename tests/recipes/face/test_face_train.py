@@ -1,0 +1,135 @@
+"""Face recipe: tiny decoder overfits a face; smoke test of the three stages + generate on the tiny config."""
+
+from __future__ import annotations
+
+import io
+import json
+import tarfile
+
+import numpy as np
+import pytest
+import torch
+
+from a2v.config import replace
+from a2v.diffusion.ddpm import ddpm_training_loss, make_scheduler
+from a2v.errors import MissingWeightsError
+
+
+def _lfw_faces(n: int, size: int) -> np.ndarray:
+    import cv2
+    import skimage.data
+
+    faces = (skimage.data.lfw_subset()[:n] * 255).astype(np.uint8)  # (n,25,25)
+    faces = np.stack([cv2.resize(f, (size, size), interpolation=cv2.INTER_CUBIC) for f in faces])
+    return np.repeat(faces[..., None], 3, axis=-1)  # (n,S,S)->(n,S,S,3)
+
+
+def test_tiny_decoder_overfits_one_face(tiny_cfg):
+    from a2v.recipes.face.data import to_model_image
+    from a2v.recipes.face.decoder import FaceDecoder
+
+    torch.manual_seed(0)
+    cfg = replace(tiny_cfg, ["decoder.base_channels=8", "decoder.norm_groups=4", "decoder.num_heads=1"])
+    x0 = to_model_image(_lfw_faces(1, 16), 16).repeat(8, 1, 1, 1)  # (8,3,16,16)
+    emb = torch.nn.functional.normalize(torch.randn(1, 128), dim=-1).repeat(8, 1)
+    net = FaceDecoder(cfg.decoder, 128)
+    sched = make_scheduler("ancestral", cfg.decoder.num_train_timesteps)
+    g = torch.Generator().manual_seed(1)
+    t_eval = torch.randint(0, 100, (8,), generator=g)
+    n_eval = torch.randn(x0.shape, generator=g)
+
+    def eval_loss() -> float:
+        with torch.no_grad():
+            return ddpm_training_loss(net, x0, emb, sched, t=t_eval, noise=n_eval).item()
+
+    before = eval_loss()
+    opt = torch.optim.Adam(net.parameters(), lr=3e-3)
+    for _ in range(30):
+        loss = ddpm_training_loss(net, x0, emb, sched, cond_dropout_prob=0.1)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    assert eval_loss() < 0.5 * before
+
+
+def _write_dataset(root, faces: np.ndarray, wavs: list[np.ndarray]) -> None:
+    """A prepared talking-face dataset in the a2v.data layout: manifest.jsonl + one tar shard."""
+    from a2v.video import write_video
+
+    (root / "shards").mkdir(parents=True)
+    rows = []
+    with tarfile.open(root / "shards" / "0000-00000.tar", "w") as tar:
+        for i, (face, wav) in enumerate(zip(faces, wavs, strict=True)):
+            key = f"clip{i}"
+            mp4 = root / f"{key}.mp4"
+            write_video(mp4, [face, face[:, ::-1].copy(), face], fps=25)
+            buf = io.BytesIO()
+            np.save(buf, wav)
+            members = {"audio.npy": buf.getvalue(), "crop.mp4": mp4.read_bytes(),
+                       "meta.json": json.dumps({"fps": 25, "n_frames": 3}).encode()}
+            for name, data in members.items():
+                info = tarfile.TarInfo(f"{key}.{name}")
+                info.size = len(data)
+                tar.addfile(info, io.BytesIO(data))
+            rows.append({"id": key, "source": f"{key}.mp4", "shard": "shards/0000-00000.tar"})
+            mp4.unlink()
+    (root / "manifest.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+
+
+@pytest.mark.slow
+def test_smoke_three_stages_and_generate(tmp_path, tiny_cfg):
+    from typer.testing import CliRunner
+
+    from a2v.audio import save_audio
+    from a2v.recipes.face.cli import app
+    from a2v.recipes.face.pipeline import FacePipeline
+    from a2v.recipes.face.train import train_stage
+
+    rng = np.random.default_rng(0)
+    wavs = [(0.1 * rng.standard_normal(8000)).astype(np.float32) for _ in range(2)]  # 0.5 s, repeated to 1 s
+    data = tmp_path / "data"
+    _write_dataset(data, _lfw_faces(2, 64), wavs)
+    model = tmp_path / "model"
+    for stage in ("encoder", "decoder", "sr"):
+        res = train_stage(tiny_cfg, stage, data, tmp_path / f"run_{stage}", model_dir=model, progress=False)
+        assert res.step == 2
+    assert {p.name for p in model.iterdir()} >= {"config.json", "voice_encoder.safetensors", "decoder.safetensors",
+                                                  "superres.safetensors"}
+    pipe = FacePipeline.from_pretrained(model, device="cpu")
+    faces = pipe.generate(audio=wavs[0], num=2, progress=False)
+    assert faces.shape == (2, 32, 32, 3) and faces.dtype == np.uint8
+    low = pipe.generate(audio=wavs[0], num=1, super_resolve=False, sampler="dpmsolver++", num_steps=4, progress=False)
+    assert low.shape == (1, 16, 16, 3)
+
+    again = FacePipeline.from_pretrained(pipe.save_pretrained(tmp_path / "copy"), device="cpu")
+    np.testing.assert_array_equal(again.generate(audio=wavs[0], num=2, progress=False), faces)
+
+    wav_path = save_audio(tmp_path / "voice.wav", wavs[1], 16000)
+    out = tmp_path / "faces.png"
+    r = CliRunner().invoke(app, ["generate", "-m", str(model), "--audio", str(wav_path), "--num", "2",
+                                 "--guidance", "1", "-o", str(out), "--no-progress"])
+    assert r.exit_code == 0, r.output
+    from a2v.video import load_image
+
+    assert load_image(out).shape == (32, 64, 3)
+
+
+def test_missing_weights_name_the_file(tmp_path, tiny_cfg):
+    from a2v.config import save_json
+    from a2v.recipes.face.pipeline import FacePipeline
+
+    with pytest.raises(MissingWeightsError, match="config.json"):
+        FacePipeline.from_pretrained(tmp_path)
+    save_json(tiny_cfg, tmp_path / "config.json")
+    with pytest.raises(MissingWeightsError, match="voice_encoder.safetensors"):
+        FacePipeline.from_pretrained(tmp_path)
+
+
+def test_cli_help_has_examples():
+    from typer.testing import CliRunner
+
+    from a2v.recipes.face.cli import app
+
+    for cmd in ("train", "generate", "evaluate"):
+        r = CliRunner().invoke(app, [cmd, "--help"])
+        assert r.exit_code == 0 and "Example:" in r.output, r.output
