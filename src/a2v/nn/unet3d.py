@@ -28,7 +28,37 @@ from torch import nn
 
 from a2v.nn.attention import MultiHeadAttention, sinusoidal_embedding
 
-__all__ = ["UNet3D", "ResBlock3D", "SpaceTimeAttention"]
+__all__ = ["UNet3D", "ResBlock3D", "SpaceTimeAttention", "FrameConv", "TemporalConv"]
+
+
+class FrameConv(nn.Module):
+    """2-D convolution of every frame: ``(B,Ci,F,H,W) -> (B,Co,F,H',W')``.
+
+    Same maths as ``nn.Conv3d`` with a (1,k,k) kernel, run as ``nn.Conv2d`` over B*F frames
+    because torch's CPU Conv3d falls back to a slow im2col kernel (slow_conv3d).
+    """
+
+    def __init__(self, cin: int, cout: int, kernel: int = 3, stride: int = 1, padding: int = 1) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(cin, cout, kernel, stride, padding)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        B, C, Fr, H, W = x.shape
+        y = self.conv(x.transpose(1, 2).reshape(B * Fr, C, H, W))  # (B,C,F,H,W)->(BF,Co,H',W')
+        return y.reshape(B, Fr, *y.shape[1:]).transpose(1, 2)  # (BF,Co,H',W')->(B,Co,F,H',W')
+
+
+class TemporalConv(nn.Module):
+    """1-D convolution along frames at every pixel: ``(B,C,F,H,W) -> (B,C,F,H,W)`` ('same' padding)."""
+
+    def __init__(self, channels: int, kernel: int = 3) -> None:
+        super().__init__()
+        self.conv = nn.Conv1d(channels, channels, kernel, padding=kernel // 2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        B, C, Fr, H, W = x.shape
+        y = self.conv(x.permute(0, 3, 4, 1, 2).reshape(B * H * W, C, Fr))  # (B,C,F,H,W)->(BHW,C,F)
+        return y.reshape(B, H, W, C, Fr).permute(0, 3, 4, 1, 2)  # (BHW,C,F)->(B,C,F,H,W)
 
 
 def _norm(channels: int, groups: int) -> nn.GroupNorm:
@@ -45,18 +75,18 @@ class ResBlock3D(nn.Module):
                  dropout: float = 0.0) -> None:
         super().__init__()
         self.norm1 = _norm(cin, groups)
-        self.conv1 = nn.Conv3d(cin, cout, (1, 3, 3), padding=(0, 1, 1))
+        self.conv1 = FrameConv(cin, cout)
         self.norm_t = _norm(cout, groups)
-        self.conv_t = nn.Conv3d(cout, cout, (temporal_kernel, 1, 1), padding=(temporal_kernel // 2, 0, 0))
-        nn.init.zeros_(self.conv_t.weight)
-        nn.init.zeros_(self.conv_t.bias)
+        self.conv_t = TemporalConv(cout, temporal_kernel)
+        nn.init.zeros_(self.conv_t.conv.weight)
+        nn.init.zeros_(self.conv_t.conv.bias)
         self.film = nn.Linear(emb_dim, 2 * cout)
         self.norm2 = _norm(cout, groups)
         self.drop = nn.Dropout(dropout)
-        self.conv2 = nn.Conv3d(cout, cout, (1, 3, 3), padding=(0, 1, 1))
-        nn.init.zeros_(self.conv2.weight)
-        nn.init.zeros_(self.conv2.bias)
-        self.skip = nn.Conv3d(cin, cout, 1) if cin != cout else nn.Identity()
+        self.conv2 = FrameConv(cout, cout)
+        nn.init.zeros_(self.conv2.conv.weight)
+        nn.init.zeros_(self.conv2.conv.bias)
+        self.skip = FrameConv(cin, cout, 1, padding=0) if cin != cout else nn.Identity()
 
     def forward(self, x: torch.Tensor, emb: torch.Tensor) -> torch.Tensor:
         h = self.conv1(F.silu(self.norm1(x)))  # (B,Ci,F,H,W)->(B,Co,F,H,W)
@@ -122,17 +152,21 @@ class UNet3D(nn.Module):
         cond_dim: Dc of the condition frames, or None for an unconditional network.
         frame_film: add the condition frame f to the FiLM embedding of frame f (when T == F).
         cross_window: cross-attention half-window in condition frames (None = all frames).
+        aug_embedding: embed a second noise level ``aug_level`` (B,) (a cascade's condition
+            augmentation, Ho et al. 2022 CDM Sec. 4.1) and add it to the noise embedding.
     """
 
     def __init__(self, in_channels: int, out_channels: int, channels: int = 64,
                  channel_mults: Sequence[int] = (1, 2, 4), num_res_blocks: int = 2,
                  attn_levels: Sequence[int] = (1, 2), cond_dim: int | None = None, heads: int = 4,
                  frame_film: bool = True, cross_window: int | None = 2, temporal_kernel: int = 3,
-                 groups: int = 8, dropout: float = 0.0) -> None:
+                 groups: int = 8, dropout: float = 0.0, aug_embedding: bool = False) -> None:
         super().__init__()
         emb_dim = 4 * channels
         self.channels, self.n_levels = channels, len(channel_mults)
         self.noise_mlp = nn.Sequential(nn.Linear(channels, emb_dim), nn.SiLU(), nn.Linear(emb_dim, emb_dim))
+        self.aug_mlp = (nn.Sequential(nn.Linear(channels, emb_dim), nn.SiLU(), nn.Linear(emb_dim, emb_dim))
+                        if aug_embedding else None)
         self.cond_film = (nn.Sequential(nn.Linear(cond_dim, emb_dim), nn.SiLU(), nn.Linear(emb_dim, emb_dim))
                           if cond_dim and frame_film else None)
         self.cond_ctx = nn.Linear(cond_dim, emb_dim) if cond_dim else None
@@ -142,7 +176,7 @@ class UNet3D(nn.Module):
         def attn(c: int) -> SpaceTimeAttention:
             return SpaceTimeAttention(c, ctx_dim, heads, cross_window)
 
-        self.conv_in = nn.Conv3d(in_channels, channels, (1, 3, 3), padding=(0, 1, 1))
+        self.conv_in = FrameConv(in_channels, channels)
         self.down = nn.ModuleList()
         skips, c = [channels], channels
         for lvl, mult in enumerate(channel_mults):
@@ -152,7 +186,7 @@ class UNet3D(nn.Module):
                 c = co
                 skips.append(c)
             if lvl < self.n_levels - 1:
-                self.down.append(nn.Conv3d(c, c, (1, 3, 3), stride=(1, 2, 2), padding=(0, 1, 1)))
+                self.down.append(FrameConv(c, c, stride=2))
                 skips.append(c)
         self.mid = nn.ModuleList([ResBlock3D(c, c, **block), attn(c), ResBlock3D(c, c, **block)])
         self.up = nn.ModuleList()
@@ -163,20 +197,26 @@ class UNet3D(nn.Module):
                                               attn(co) if lvl in attn_levels else None]))
                 c = co
             if lvl > 0:
-                self.up.append(nn.Conv3d(c, c, (1, 3, 3), padding=(0, 1, 1)))  # after 2x nearest upsampling
+                self.up.append(FrameConv(c, c))  # after 2x nearest upsampling
         self.norm_out = _norm(c, groups)
-        self.conv_out = nn.Conv3d(c, out_channels, (1, 3, 3), padding=(0, 1, 1))
-        nn.init.zeros_(self.conv_out.weight)
-        nn.init.zeros_(self.conv_out.bias)
+        self.conv_out = FrameConv(c, out_channels)
+        nn.init.zeros_(self.conv_out.conv.weight)
+        nn.init.zeros_(self.conv_out.conv.bias)
 
     def forward(self, x: torch.Tensor, c_noise: torch.Tensor, cond: torch.Tensor | None = None,
-                cond_mask: torch.Tensor | None = None) -> torch.Tensor:
+                cond_mask: torch.Tensor | None = None, aug_level: torch.Tensor | None = None) -> torch.Tensor:
+        """x float (B,Ci,F,H,W); c_noise (B,) or scalar; cond (B,T,Dc) | None; aug_level (B,) | None -> (B,Co,F,H,W)."""
         B, _, Fr, H, W = x.shape
         step = 2 ** (self.n_levels - 1)
         if H % step or W % step:
             raise ValueError(f"UNet3D needs H and W divisible by {step}, got {H}x{W}")
         c_noise = torch.as_tensor(c_noise, device=x.device, dtype=torch.float32).reshape(-1).expand(B)  # (B,)
         emb = self.noise_mlp(sinusoidal_embedding(c_noise * 1000.0, self.channels))  # (B,)->(B,E)
+        if self.aug_mlp is not None:
+            if aug_level is None:
+                raise ValueError("this UNet3D embeds a condition augmentation level: pass aug_level (B,)")
+            lv = torch.as_tensor(aug_level, device=x.device, dtype=torch.float32).reshape(-1).expand(B)  # (B,)
+            emb = emb + self.aug_mlp(sinusoidal_embedding(lv * 1000.0, self.channels))  # (B,)->(B,E)
         emb = emb[:, None].expand(B, Fr, emb.shape[-1])  # (B,E)->(B,F,E)
         ctx = None
         if cond is not None and self.cond_ctx is not None:
@@ -187,7 +227,7 @@ class UNet3D(nn.Module):
         h = self.conv_in(x)  # (B,Ci,F,H,W)->(B,C,F,H,W)
         hs = [h]
         for layer in self.down:
-            if isinstance(layer, nn.Conv3d):
+            if isinstance(layer, FrameConv):
                 h = layer(h)  # (B,C,F,H,W)->(B,C,F,H/2,W/2)
             else:
                 h = self._block(layer, h, emb, ctx, cond_mask)
@@ -196,7 +236,7 @@ class UNet3D(nn.Module):
         h = self.mid[1](h, ctx, cond_mask)
         h = self.mid[2](h, emb)
         for layer in self.up:
-            if isinstance(layer, nn.Conv3d):
+            if isinstance(layer, FrameConv):
                 h = layer(F.interpolate(h, scale_factor=(1, 2, 2), mode="nearest"))  # (B,C,F,H,W)->(B,C,F,2H,2W)
             else:
                 h = self._block(layer, torch.cat([h, hs.pop()], dim=1), emb, ctx, cond_mask)  # (B,C+Cs,F,H,W)
