@@ -1,0 +1,139 @@
+"""``a2v tongue prepare|train|generate|evaluate``: speech (+ text) to ultrasound tongue video."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from a2v.cliutil import ConfigOpt, ResumeOpt, SetOpt, console
+
+app = typer.Typer(
+    help="Speech (+ transcript) to ultrasound tongue imaging video: cascaded EDM video diffusion "
+    "(Yang et al. 2024) and the DNN baseline.\n\nExample: a2v tongue train --data data/tongue --out runs/tongue",
+    no_args_is_help=True,
+)
+
+ProgressOpt = Annotated[bool, typer.Option("--progress/--no-progress", help="Show progress bars.")]
+
+
+def _config(config: Path | None, set_: list[str] | None):
+    from a2v.cliutil import recipe_config
+    from a2v.recipes.tongue.config import TongueConfig
+
+    return recipe_config(TongueConfig, "tongue", config, set_)
+
+
+@app.command()
+def prepare(
+    input: Annotated[list[Path], typer.Option("--input", "-i", help="UltraSuite/TaL folders (.ult+.param+.wav) or UTI videos.")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Prepared dataset folder to write.")],
+    num_shards: Annotated[int, typer.Option(help="Split the inputs over this many workers.")] = 1,
+    shard_index: Annotated[int, typer.Option(help="Which worker this is (0-based; -1 = all inputs).")] = -1,
+    config: ConfigOpt = None,
+    set_: SetOpt = None,
+) -> None:
+    """Read, synchronise, scan-convert (or keep raw scanlines), resample and resize ultrasound recordings.
+
+    Example: a2v prepare tongue -i UltraSuite/core-uxtd -o data/tongue --set data.view=raw
+    """
+    from a2v.recipes.tongue.data import prepare_folder
+
+    cfg = _config(config, set_)
+    size = cfg.stage_size(cfg.num_stages - 1)
+    rep = prepare_folder(list(input), output, cfg.data, size, num_shards, shard_index)
+    console.print(f"prepared {rep['written']} of {rep['inputs']} recordings into {output} "
+                  f"({rep['dropped']} dropped, reasons in dropped.jsonl)")
+
+
+@app.command()
+def train(
+    data: Annotated[Path, typer.Option("--data", "-d", help="Prepared folder (a2v prepare tongue).")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Run folder; the pipeline goes to OUT/pipeline.")],
+    stage: Annotated[str, typer.Option(help="'all', '0' or '1' (cascade stage).")] = "all",
+    unconditional: Annotated[bool, typer.Option(help="Train without speech/text (reference model).")] = False,
+    config: ConfigOpt = None,
+    set_: SetOpt = None,
+    resume: ResumeOpt = False,
+    progress: ProgressOpt = True,
+) -> None:
+    """Train the cascade stages (or the DNN baseline with --set model=dnn) and save the pipeline.
+
+    Example: a2v tongue train -d data/tongue -o runs/tongue -c configs/tongue/tiny.yaml
+    """
+    import torch
+
+    from a2v.recipes.tongue.model import ConditionEncoder
+    from a2v.recipes.tongue.pipeline import TonguePipeline
+    from a2v.recipes.tongue.train import train_tongue
+
+    cfg = _config(config, set_)
+    device = "cpu" if cfg.train.cpu or not torch.cuda.is_available() else "cuda"
+    enc = ConditionEncoder.from_config(cfg.cond, device)
+    stages = list(range(cfg.num_stages)) if stage == "all" else [int(stage)]
+    for s in stages:
+        train_tongue(cfg, data, out / f"stage{s}", s, not unconditional, resume, progress, device, enc)
+    runs = [out / f"stage{s}" for s in range(cfg.num_stages)]
+    if all((r / "model.json").is_file() for r in runs):
+        pipe = TonguePipeline.from_runs(cfg, runs, enc, device=device)
+        console.print(f"pipeline written to {pipe.save_pretrained(out / 'pipeline')}")
+
+
+@app.command()
+def generate(
+    model: Annotated[Path, typer.Option("--model", "-m", help="Pipeline folder (OUT/pipeline of train).")],
+    audio: Annotated[Path, typer.Option("--audio", "-a", help="Speech file (any format FFmpeg reads).")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Video to write (.mp4).")] = Path("tongue.mp4"),
+    text: Annotated[str | None, typer.Option(help="Transcript (default: AUDIO's .txt, else ASR).")] = None,
+    reference: Annotated[Path | None, typer.Option(help="Ground truth (.ult or UTI video) shown side by side.")] = None,
+    seed: Annotated[int, typer.Option(help="Random seed of the sampler.")] = 0,
+    set_: SetOpt = None,
+    progress: ProgressOpt = True,
+) -> None:
+    """Generate the ultrasound tongue video of a speech file, with the audio muxed in.
+
+    Example: a2v tongue generate -m runs/tongue/pipeline -a speech.wav --text "a sentence" -o tongue.mp4
+    """
+    import torch
+
+    from a2v.errors import require_file
+    from a2v.recipes.tongue.data import load_utterance
+    from a2v.recipes.tongue.pipeline import TonguePipeline
+
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    pipe = TonguePipeline.from_pretrained(model, device, overrides=set_)
+    video = pipe.generate(require_file(audio, "audio file"), text, seed, progress=progress)
+    ref = load_utterance(reference, pipe.cfg.data).frames if reference is not None else None
+    console.print(f"wrote {pipe.write(output, video, audio, ref)} ({len(video)} frames at {pipe.fps:g} fps)")
+
+
+@app.command()
+def evaluate(
+    model: Annotated[list[Path], typer.Option("--model", "-m", help="Pipeline folders (repeatable).")],
+    data: Annotated[Path, typer.Option("--data", "-d", help="Prepared folder; its held-out split is used.")],
+    max_items: Annotated[int, typer.Option(help="Use at most this many utterances (0 = all).")] = 0,
+    json_out: Annotated[Path | None, typer.Option("--json", help="Write the results as JSON here.")] = None,
+    progress: ProgressOpt = True,
+) -> None:
+    """RMSE, PSNR, SSIM, LPIPS (FID/FVD when weights are present) in the paper's Table 1/2 layout.
+
+    Example: a2v tongue evaluate -m runs/a64/pipeline -m runs/at112/pipeline -d data/tongue
+    """
+    import torch
+
+    from a2v.io import write_json_atomic
+    from a2v.recipes.tongue.evaluate import evaluate_pipeline, print_table
+    from a2v.recipes.tongue.pipeline import TonguePipeline
+
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    results, flat = {}, {}
+    for m in model:
+        pipe = TonguePipeline.from_pretrained(m, device)
+        label = "DNN (Porras 2019)" if pipe.cfg.model == "dnn" else "Diffusion (ours)"
+        key = (label, "A+T" if pipe.cfg.cond.use_text else "A", pipe.cfg.stage_size(pipe.cfg.num_stages - 1))
+        results[key] = evaluate_pipeline(pipe, data, max_items=max_items, progress=progress)
+        flat[f"{key[0]} | {key[1]} | {key[2]}"] = {"model": str(m), **results[key]}
+    print_table(results)
+    if json_out is not None:
+        write_json_atomic(json_out, flat)

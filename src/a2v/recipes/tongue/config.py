@@ -1,0 +1,144 @@
+"""Settings of the tongue recipe (speech + transcript -> ultrasound tongue imaging video).
+
+Defaults are the paper's: Yang et al. 2024, "An audio-textual diffusion model for converting
+speech signals into ultrasound tongue imaging data" (ICASSP 2024): UTI at 60 fps, frozen
+wav2vec 2.0 XLSR-53 + BERT (bert-base-chinese), cross-attention fusion, 3-D U-Net denoiser,
+EDM (sigma_min 0.002, sigma_max 160, sigma_data 0.25, P_mean -1.2, P_std 1.2), lr 5e-4 with EMA,
+condition dropout 0.1, cascade 64 -> 112 px. Values the paper does not state (clip length,
+widths, steps) are marked "ours".
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from a2v.errors import ConfigError
+from a2v.train import TrainConfig
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """UTI frames and audio. ``fps``: target frame rate (0 = keep each recording's own rate)."""
+
+    fps: float = 60.0  # paper: UTI resampled to 60 fps
+    clip_frames: int = 16  # ours: frames per training clip
+    view: Literal["fan", "raw"] = "fan"  # fan = scan-converted (Cartesian) image; raw = scanlines x depth
+    fan_height_px: int = 256  # height of the scan-converted image before resizing
+    sample_rate_hz: int = 16000
+    sync: bool = True  # apply the .param TimeInSecsOfFirstFrame offset (UltraSuite sync rule)
+    transcript_suffix: str = ".txt"  # transcript file beside the audio (first line = prompt)
+    holdout_fraction: float = 0.1  # utterances kept out of training (by sorted name)
+
+
+@dataclass(frozen=True)
+class ConditionConfig:
+    """Speech (and text) conditioning; ``audio_features="logmel"`` is a cheap non-SSL option (ours)."""
+
+    audio_features: Literal["ssl", "logmel"] = "ssl"
+    audio_encoder: str = "facebook/wav2vec2-large-xlsr-53"  # paper: 56k-hour XLSR-53
+    audio_layer: str = "last"
+    n_mels: int = 80  # logmel option
+    use_text: bool = True  # A+T (True) or A (False)
+    text_encoder: str = "bert-base-chinese"  # paper: BERT
+    asr_backend: Literal["auto", "whisper", "pocketsphinx"] = "auto"  # when no transcript file
+    asr_model: str = ""  # Whisper folder or hub id; "" = PocketSphinx (offline, English)
+    dim: int = 256  # fused condition width D of f_c
+    heads: int = 4
+    fusion_layers: int = 1
+
+
+@dataclass(frozen=True)
+class UNetConfig:
+    """3-D U-Net widths (ours; the paper gives no sizes)."""
+
+    channels: int = 64
+    channel_mults: tuple[int, ...] = (1, 2, 4)
+    num_res_blocks: int = 2
+    attn_levels: tuple[int, ...] = (1, 2)
+    heads: int = 4
+    cross_window: int = 2  # condition frames either side a pixel attends to
+    dropout: float = 0.0
+
+
+@dataclass(frozen=True)
+class EDMConfig:
+    """EDM (Karras et al. 2022, Table 1) with the paper's noise range and data std."""
+
+    sigma_min: float = 0.002
+    sigma_max: float = 160.0
+    sigma_data: float = 0.25
+    P_mean: float = -1.2
+    P_std: float = 1.2
+    cond_dropout_prob: float = 0.1  # classifier-free guidance training
+
+
+@dataclass(frozen=True)
+class SamplerConfig:
+    """EDM Algorithm 2 settings; ``S_churn = 0`` is the deterministic Heun sampler (Algorithm 1)."""
+
+    name: Literal["heun", "heun_sde", "euler"] = "heun"
+    steps: int = 18  # ours (EDM's CIFAR default)
+    rho: float = 7.0
+    S_churn: float = 0.0
+    S_tmin: float = 0.0
+    S_tmax: float = 1e9
+    S_noise: float = 1.0
+    guidance_scale: float = 1.0  # 1 = plain conditional, >1 stronger condition
+    overlap_frames: int = 4  # cyclic long-utterance sampling: frames carried into the next window
+
+
+@dataclass(frozen=True)
+class CascadeConfig:
+    """Stage 0 at low resolution, stage 1 at full resolution conditioned on the upsampled stage-0 video."""
+
+    enabled: bool = True
+    stage0_size_px: int = 64
+    stage1_size_px: int = 112
+    aug_sigma_max: float = 0.5  # training: condition noise ~ U[0, max] (Ho et al. 2022, CDM)
+    aug_sigma_sample: float = 0.1  # sampling: fixed condition noise level (ours)
+
+
+@dataclass(frozen=True)
+class BaselineConfig:
+    """DNN articulatory-to-acoustic inversion baseline (Porras et al. 2019): frame-wise MLP, MSE."""
+
+    context_frames: int = 5  # acoustic frames either side
+    hidden: tuple[int, ...] = (1000, 1000, 1000)
+    dropout: float = 0.1
+
+
+@dataclass(frozen=True)
+class TongueConfig:
+    model: Literal["diffusion", "dnn"] = "diffusion"
+    image_size_px: int = 112  # single-stage / DNN output size (cascade: stage sizes below)
+    data: DataConfig = field(default_factory=DataConfig)
+    cond: ConditionConfig = field(default_factory=ConditionConfig)
+    unet: UNetConfig = field(default_factory=UNetConfig)
+    edm: EDMConfig = field(default_factory=EDMConfig)
+    sampler: SamplerConfig = field(default_factory=SamplerConfig)
+    cascade: CascadeConfig = field(default_factory=CascadeConfig)
+    baseline: BaselineConfig = field(default_factory=BaselineConfig)
+    train: TrainConfig = field(default_factory=lambda: TrainConfig(lr=5e-4, ema_decay=0.999, batch_size=8,
+                                                                   max_steps=100_000, ckpt_every=5000))
+
+    def __post_init__(self) -> None:
+        div = 2 ** (len(self.unet.channel_mults) - 1)
+        for name, v in (("image_size_px", self.image_size_px), ("cascade.stage0_size_px", self.cascade.stage0_size_px),
+                        ("cascade.stage1_size_px", self.cascade.stage1_size_px)):
+            if v < div or v % div:
+                raise ConfigError(f"{name}={v} must be a multiple of {div} (2^(levels-1) of the U-Net)")
+        if self.data.clip_frames < 2:
+            raise ConfigError(f"data.clip_frames must be >= 2, got {self.data.clip_frames}")
+        if not 0 <= self.sampler.overlap_frames < self.data.clip_frames:
+            raise ConfigError("sampler.overlap_frames must be in [0, data.clip_frames)")
+
+    def stage_size(self, stage: int) -> int:
+        """Output size (px, square) of ``stage``: 0/1 of the cascade, or the single-stage size."""
+        if not self.cascade.enabled or self.model == "dnn":
+            return self.image_size_px
+        return self.cascade.stage0_size_px if stage == 0 else self.cascade.stage1_size_px
+
+    @property
+    def num_stages(self) -> int:
+        return 2 if self.cascade.enabled and self.model == "diffusion" else 1
