@@ -91,3 +91,13 @@ def test_models_are_listed_from_the_models_folder(tmp_path):
     assert jobs.list_models(tmp_path, "lipsync") == ["anna"]
     with pytest.raises(InputError, match="no lipsync model named 'bob'"):
         jobs.model_path(tmp_path, "lipsync", "bob")
+
+
+def test_gradio_client_api_lists_the_lipsync_endpoint(server):
+    from gradio_client import Client
+
+    url, _ = server
+    api = Client(url, verbose=False).view_api(return_format="dict", print_info=False)
+    assert "/lipsync" in api["named_endpoints"]
+    params = [p["parameter_name"] for p in api["named_endpoints"]["/lipsync"]["parameters"]]
+    assert params[:3] == ["photo_path", "clip_path", "audio_path"]
