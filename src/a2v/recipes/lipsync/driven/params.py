@@ -1,0 +1,108 @@
+"""Audio -> per-frame mouth parameters (open, spread), by phones, loudness, or both.
+
+- ``"phoneme"``: PocketSphinx phone timing (forced alignment when a transcript is given, phone
+  recognition otherwise) -> visemes with coarticulation (:mod:`.visemes`); English only.
+- ``"envelope"``: jaw opening from loudness (:mod:`.envelope`); any language, no shape (spread 0).
+- ``"auto"``: phone shapes scaled by loudness (``open = viseme * (k + (1 - k) * loudness)``) so
+  emphasis shows; falls back to the envelope when PocketSphinx is missing, the language is not
+  English, alignment fails, or the phone track disagrees with the loudness (correlation below
+  ``MIN_AGREEMENT``: recognition of non-English or noisy speech yields phones at random times).
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import numpy as np
+
+from a2v.errors import A2VError, InputError
+from a2v.recipes.lipsync.driven.envelope import envelope_opening
+from a2v.recipes.lipsync.driven.visemes import viseme_tracks
+
+Mode = Literal["auto", "phoneme", "envelope"]
+MIN_AGREEMENT = 0.3  # correlation of viseme opening vs loudness opening below which "auto" distrusts phones
+LOUDNESS_FLOOR = 0.35  # share of the viseme opening kept at the quietest voiced frames in "auto"
+
+
+def _corr(a: np.ndarray, b: np.ndarray) -> float:
+    if a.std() < 1e-9 or b.std() < 1e-9:
+        return 0.0
+    return float(np.corrcoef(a, b)[0, 1])
+
+
+def _phones(wav: np.ndarray, sr: int, transcript: str | None) -> tuple[list[tuple[str, float, float]], str]:
+    from a2v.encoders import phoneme_segments
+
+    if transcript:
+        return phoneme_segments(wav, sr, transcript=transcript), "forced alignment of the transcript"
+    return phoneme_segments(wav, sr), "phone recognition (no transcript)"
+
+
+def mouth_parameters(
+    wav: np.ndarray,
+    sr: int,
+    fps: float,
+    n_frames: int,
+    *,
+    transcript: str | None = None,
+    mode: Mode = "auto",
+    language: str = "en",
+) -> tuple[np.ndarray, np.ndarray, dict]:
+    """Mouth parameters per video frame from speech.
+
+    wav: float32 (S,) in [-1, 1] at ``sr`` Hz; fps: video frame rate; n_frames: F.
+    Returns (open float32 (F,) in [0, 1], spread float32 (F,) in [-1, 1], info dict with
+    ``mode`` (used), ``mode_reason``, ``phones`` (count of non-silence phones), ``phone_source``,
+    ``phone_loudness_agreement``).
+    """
+    if mode not in ("auto", "phoneme", "envelope"):
+        raise InputError(f"unknown lip-sync mode '{mode}': use auto, phoneme or envelope")
+    env = envelope_opening(wav, sr, fps, n_frames)  # (F,)
+    zeros = np.zeros(n_frames, np.float32)
+    info: dict = {"mode_requested": mode, "phones": 0}
+    if mode == "envelope":
+        return env, zeros, {**info, "mode": "envelope", "mode_reason": "requested"}
+    english = language.lower().startswith("en")
+    if mode == "auto" and not english:
+        return (
+            env,
+            zeros,
+            {**info, "mode": "envelope", "mode_reason": f"language '{language}' is not English"},
+        )
+    try:
+        segs, source = _phones(wav, sr, transcript)
+    except A2VError as e:  # missing pocketsphinx, unalignable transcript, words not in the dictionary
+        if mode == "phoneme":
+            raise
+        if transcript:
+            try:
+                segs, source = _phones(wav, sr, None)
+                source += f" (transcript not used: {e})"
+            except A2VError as e2:
+                return env, zeros, {**info, "mode": "envelope", "mode_reason": f"phone timing failed: {e2}"}
+        else:
+            return env, zeros, {**info, "mode": "envelope", "mode_reason": f"phone timing failed: {e}"}
+    vis_open, spread = viseme_tracks(segs, fps, n_frames)  # (F,), (F,)
+    n_phones = sum(1 for p, _, _ in segs if p != "SIL")
+    agree = _corr(vis_open, env)
+    info.update(phones=n_phones, phone_source=source, phone_loudness_agreement=round(agree, 3))
+    if mode == "phoneme":
+        return vis_open, spread, {**info, "mode": "phoneme", "mode_reason": "requested"}
+    if n_phones == 0 or agree < MIN_AGREEMENT:
+        why = (
+            "no phones recognised"
+            if n_phones == 0
+            else f"phone timing disagrees with loudness (r={agree:.2f})"
+        )
+        return env, zeros, {**info, "mode": "envelope", "mode_reason": f"{why}: not English or noisy speech?"}
+    opened = vis_open * (
+        LOUDNESS_FLOOR + (1 - LOUDNESS_FLOOR) * env
+    )  # (F,) shape from phones, size from loudness
+    opened = np.clip(
+        opened / max(float(np.percentile(opened, 98)), 1e-3) * float(np.percentile(vis_open, 98)), 0, 1
+    )
+    return (
+        opened.astype(np.float32),
+        spread,
+        {**info, "mode": "phoneme+envelope", "mode_reason": "English phones found"},
+    )
