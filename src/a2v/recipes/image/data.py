@@ -3,7 +3,8 @@
 A prepared folder holds ``pairs/<id>.npz`` (``audio`` float32 (S,) in [-1,1] at 16 kHz,
 ``image`` uint8 (H,W,3) RGB square), ``manifest[_<shard>].jsonl`` (one line per pair: id,
 source, frame_index, audio_s, split), ``dropped[_<shard>].jsonl`` (inputs left out and why) and
-``report.json`` (counts). Inputs: videos with sound (VGGSound/AudioSet style: a random frame,
+``report.json`` (counts). A pair's ``label`` is the name of its file's folder (class folders as in
+VGGSound), used by zero-shot classification and the two-alternative test. Inputs: videos with sound (VGGSound/AudioSet style: a random frame,
 centre-cropped square, and ``clip_s`` seconds of audio centred on it) or audio files with an
 image of the same name beside them (``dog.wav`` + ``dog.jpg``).
 """
@@ -130,7 +131,7 @@ def prepare_pairs(inputs: Iterable[str | Path], output: str | Path, cfg: DataCon
     suffix = "" if shard_index < 0 else f"_{shard_index:04d}"
     rows, dropped = [], []
     for media, image in tqdm(mine, desc="prepare image", unit="file", disable=not progress):
-        rel = media.name if media.parent == Path(".") else str(media)
+        rel = str(media)
         item_id = hashlib.sha1(str(media.resolve()).encode()).hexdigest()[:16]
         try:
             if media.suffix.lower() in AUDIO_EXT:
@@ -147,8 +148,8 @@ def prepare_pairs(inputs: Iterable[str | Path], output: str | Path, cfg: DataCon
         buf = io.BytesIO()
         np.savez(buf, audio=wav.astype(np.float32), image=picture)
         write_bytes_atomic(out / "pairs" / f"{item_id}.npz", buf.getvalue())
-        rows.append({"id": item_id, "source": rel, "frame_index": int(k), "audio_s": wav.shape[0] / SAMPLE_RATE_HZ,
-                     "split": split_of(item_id, cfg.val_fraction)})
+        rows.append({"id": item_id, "source": rel, "label": media.parent.name, "frame_index": int(k),
+                     "audio_s": wav.shape[0] / SAMPLE_RATE_HZ, "split": split_of(item_id, cfg.val_fraction)})
     write_text_atomic(out / f"manifest{suffix}.jsonl", "".join(json.dumps(r) + "\n" for r in rows))
     write_text_atomic(out / f"dropped{suffix}.jsonl", "".join(json.dumps(r) + "\n" for r in dropped))
     report = {"inputs": len(mine), "pairs": len(rows), "dropped": len(dropped),

@@ -54,8 +54,13 @@ class ImagePipeline:
         return self._vq.to(self.device)
 
     @classmethod
-    def from_pretrained(cls, folder: str | os.PathLike, device: str | torch.device = "cpu") -> ImagePipeline:
-        """Load a folder written by :meth:`save_pretrained` (MissingWeightsError names a missing file)."""
+    def from_pretrained(cls, folder: str | os.PathLike, device: str | torch.device = "cpu",
+                        overrides: list[str] | None = None) -> ImagePipeline:
+        """Load a folder written by :meth:`save_pretrained` (MissingWeightsError names a missing file).
+
+        ``overrides``: ``["generate.steps=100", "generate.vq.path=/models/vq"]`` applied to the saved config
+        (settings of generation, tower or VQ paths; the audio model's shape comes from the folder).
+        """
         from safetensors.torch import load_model
 
         from a2v.encoders import SpeechEncoder
@@ -67,6 +72,10 @@ class ImagePipeline:
                 raise MissingWeightsError(f"image pipeline file not found: {f} (give the folder written by "
                                           "a2v image train, e.g. runs/image/pipeline)")
         cfg = from_dict(ImageConfig, json.loads((d / "config.json").read_text(encoding="utf-8")), str(d))
+        if overrides:
+            from a2v.config import replace
+
+            cfg = replace(cfg, overrides)
         speech_src = d / "speech" if (d / "speech" / "config.json").is_file() else cfg.audio.encoder
         speech = SpeechEncoder.from_pretrained(speech_src, layer="last", freeze=True, progress=False)
         meta = json.loads((d / "audio_head.json").read_text(encoding="utf-8")) if (d / "audio_head.json").is_file() \

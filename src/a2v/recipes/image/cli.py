@@ -1,0 +1,121 @@
+"""``a2v image train|generate|evaluate`` and ``a2v prepare image``: any sound to a picture."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from a2v.cliutil import ConfigOpt, ResumeOpt, SetOpt, console
+
+app = typer.Typer(
+    help="Any sound to a picture: a WavLM audio encoder trained with momentum contrast against a frozen "
+    "image tower (WavBriVL, Fang et al. 2023; Wav2CLIP baseline), pictures by VQGAN latent optimisation."
+    "\n\nExample: a2v image generate -m runs/image/pipeline -a dog.wav -o dog.png",
+    no_args_is_help=True,
+)
+
+ProgressOpt = Annotated[bool, typer.Option("--progress/--no-progress", help="Show progress bars.")]
+
+
+def _config(config: Path | None, set_: list[str] | None):
+    from a2v.cliutil import recipe_config
+    from a2v.recipes.image.config import ImageConfig
+
+    return recipe_config(ImageConfig, "image", config, set_)
+
+
+def _device() -> str:
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def prepare(input: list[Path], output: Path, num_shards: int = 1, shard_index: int = -1, config: Path | None = None,
+            set_: list[str] | None = None, progress: bool = True) -> None:
+    """Pairs (random video frame centre-cropped square, 16 kHz audio around it) from videos, or audio files
+    with a same-named image. Called by ``a2v prepare image``.
+
+    Example: a2v prepare image -i vggsound/ -o data/image --set data.image_size_px=256
+    """
+    from a2v.recipes.image.data import prepare_pairs
+
+    cfg = _config(config, set_)
+    rep = prepare_pairs(input, output, cfg.data, num_shards, shard_index, progress)
+    console.print(f"prepared {rep['pairs']} of {rep['inputs']} inputs into {output} ({rep['val']} held out, "
+                  f"{rep['dropped']} dropped, reasons in dropped*.jsonl)")
+
+
+@app.command()
+def train(
+    data: Annotated[Path, typer.Option("--data", "-d", help="Prepared folder (a2v prepare image).")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Run folder; the pipeline goes to OUT/pipeline.")],
+    config: ConfigOpt = None,
+    set_: SetOpt = None,
+    resume: ResumeOpt = False,
+    progress: ProgressOpt = True,
+) -> None:
+    """Train the audio encoder against the frozen image tower (CXLoss, or --set loss.kind=wav2clip).
+
+    Example: a2v image train -d data/image -o runs/image -c configs/image/tiny.yaml
+    """
+    from a2v.recipes.image.train import train as run
+
+    cfg = _config(config, set_)
+    res = run(cfg, data, out, resume=resume, progress=progress)
+    shown = ", ".join(f"{k} {v:.3g}" for k, v in res.eval_metrics.items())
+    console.print(f"trained {res.step} steps{'; ' + shown if shown else ''}; pipeline: {out / 'pipeline'}")
+
+
+@app.command()
+def generate(
+    model: Annotated[Path, typer.Option("--model", "-m", help="Pipeline folder (OUT/pipeline of train).")],
+    audio: Annotated[Path, typer.Option("--audio", "-a", help="Sound file (any format FFmpeg reads).")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Picture to write (.png).")] = Path("image.png"),
+    steps: Annotated[int | None, typer.Option(help="Optimisation steps (default generate.steps).")] = None,
+    init_image: Annotated[Path | None, typer.Option(help="Start from this picture instead of noise.")] = None,
+    video: Annotated[Path | None, typer.Option(help="Also write the optimisation as a video (.mp4).")] = None,
+    seed: Annotated[int | None, typer.Option(help="Random seed (default generate.seed).")] = None,
+    set_: SetOpt = None,
+    progress: ProgressOpt = True,
+) -> None:
+    """Make a picture of a sound by optimising VQGAN latents toward its embedding.
+
+    Example: a2v image generate -m runs/image/pipeline -a dog.wav -o dog.png --steps 300 --video dog.mp4
+    """
+    from a2v.errors import InputError, require_file
+    from a2v.recipes.image.pipeline import ImagePipeline
+    from a2v.video import write_png
+
+    if output.suffix.lower() != ".png":
+        raise InputError(f"--output must be a .png file, got {output}")
+    pipe = ImagePipeline.from_pretrained(model, _device(), overrides=set_)
+    picture = pipe.generate(require_file(audio, "audio file"), steps=steps, init_image=init_image, video=video,
+                            seed=seed, progress=progress)
+    console.print(f"wrote {write_png(output, picture)} ({picture.shape[1]}x{picture.shape[0]})"
+                  + (f" and {video}" if video else ""))
+
+
+@app.command()
+def evaluate(
+    model: Annotated[Path, typer.Option("--model", "-m", help="Pipeline folder (OUT/pipeline of train).")],
+    data: Annotated[Path, typer.Option("--data", "-d", help="Prepared folder (a2v prepare image).")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Folder for metrics.json, pictures and the study page.")],
+    split: Annotated[str, typer.Option(help="'val' (held out), 'train' or 'all'.")] = "val",
+    two_afc: Annotated[bool, typer.Option("--2afc/--no-2afc", help="Run the generation two-alternative test.")] = True,
+    set_: SetOpt = None,
+    progress: ProgressOpt = True,
+) -> None:
+    """Retrieval R@1/5/10 and median rank, zero-shot accuracy (text towers), two-alternative test + HTML study page.
+
+    Example: a2v image evaluate -m runs/image/pipeline -d data/image -o runs/image/eval
+    """
+    from a2v.recipes.image.evaluate import evaluate as run
+    from a2v.recipes.image.evaluate import format_metrics
+    from a2v.recipes.image.pipeline import ImagePipeline
+
+    pipe = ImagePipeline.from_pretrained(model, _device(), overrides=set_)
+    metrics = run(pipe, data, out, split=split, two_afc=two_afc, progress=progress)
+    console.print(format_metrics(metrics))
+    console.print(f"written to {out / 'metrics.json'}")
