@@ -118,6 +118,8 @@ def main(argv: list[str] | None = None) -> int:
     A2VError becomes one ``error: ...`` line on stderr and exit status 2."""
     try:
         app(args=argv, prog_name="a2v")  # standalone mode: always ends in SystemExit
+    except SystemExit as e:
+        return e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
     except A2VError as e:
         msg = str(e).splitlines()[0] if str(e) else type(e).__name__
         print(f"error: {msg}", file=sys.stderr)
