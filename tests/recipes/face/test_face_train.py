@@ -113,6 +113,14 @@ def test_smoke_three_stages_and_generate(tmp_path, tiny_cfg):
 
     assert load_image(out).shape == (32, 64, 3)
 
+    metrics_path = tmp_path / "eval.json"
+    r = CliRunner().invoke(app, ["evaluate", "-m", str(model), "-d", str(data), "-o", str(metrics_path),
+                                 "--no-progress"])
+    assert r.exit_code == 0, r.output
+    metrics = json.loads(metrics_path.read_text())
+    assert metrics["n"] == 2 and -1 <= metrics["identity_cosine"] <= 1
+    assert "identity_cosine_random_pair" in metrics and "n_no_face_generated" in metrics
+
 
 def test_missing_weights_name_the_file(tmp_path, tiny_cfg):
     from a2v.config import save_json

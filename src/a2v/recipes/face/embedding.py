@@ -51,20 +51,20 @@ class FaceEmbedder:
 
         self.cfg, self.dim = cfg, cfg.dim
         self.n_undetected = 0
-        self._dlib = import_dlib()
-        self._detector = DlibDetector("hog", upsample=cfg.upsample)
-        self._shape = self._dlib.shape_predictor(str(face_recognition_model_path("shape_predictor_68_face_landmarks.dat")))
-        if cfg.kind == "dlib":
-            path = face_recognition_model_path("dlib_face_recognition_resnet_model_v1.dat")
-            self._net = self._dlib.face_recognition_model_v1(str(path))
-        elif cfg.kind == "arcface":
+        if cfg.kind not in ("dlib", "arcface"):
+            raise InputError(f"unknown embedding kind '{cfg.kind}' (choose arcface or dlib)")
+        if cfg.kind == "arcface":  # before the dlib models load: a missing file fails fast
             self._session = _onnx_session(cfg.onnx_path)
             out_dim = self._session.get_outputs()[0].shape[-1]
             if isinstance(out_dim, int) and out_dim != cfg.dim:
                 raise InputError(f"ArcFace model {cfg.onnx_path} gives {out_dim}-d embeddings but "
                                  f"embedding.dim={cfg.dim}: set --set embedding.dim={out_dim}")
-        else:
-            raise InputError(f"unknown embedding kind '{cfg.kind}' (choose arcface or dlib)")
+        self._dlib = import_dlib()
+        self._detector = DlibDetector("hog", upsample=cfg.upsample)
+        self._shape = self._dlib.shape_predictor(str(face_recognition_model_path("shape_predictor_68_face_landmarks.dat")))
+        if cfg.kind == "dlib":
+            self._net = self._dlib.face_recognition_model_v1(
+                str(face_recognition_model_path("dlib_face_recognition_resnet_model_v1.dat")))
 
     def _box(self, image: np.ndarray) -> np.ndarray:
         dets = self._detector.detect(image)[0]
@@ -108,4 +108,6 @@ def _onnx_session(path: str):  # noqa: ANN202 - onnxruntime.InferenceSession
         import onnxruntime as ort
     except ImportError as e:
         raise missing_package("onnxruntime", "face", "ArcFace embeddings") from e
-    return ort.InferenceSession(str(p), providers=["CPUExecutionProvider"])
+    avail = ort.get_available_providers()
+    providers = [p for p in ("CUDAExecutionProvider", "CPUExecutionProvider") if p in avail]
+    return ort.InferenceSession(str(p), providers=providers)
