@@ -82,9 +82,12 @@ def build_pipeline(folder: Path, template_path: Path, renderer_cfg: dict, min_fa
     LipSyncPipeline(build_generator(cfg.model), cfg, features, None, renderer, tmpl).save_pretrained(folder)
 
 
-def child(model: str, audio: str, template: str, out: str) -> dict:
+def child(model: str, audio: str, template: str, out: str, threads: str = "0") -> dict:
     """One end-to-end run in this fresh process: track the template, generate; timings + peak RSS."""
     import torch
+
+    if int(threads) > 0:
+        torch.set_num_threads(int(threads))  # a shared CPU: busy-waiting extra threads slow torch down
 
     from a2v.audio import load_audio
     from a2v.recipes.lipsync.pipeline import LipSyncPipeline
@@ -110,8 +113,8 @@ def child(model: str, audio: str, template: str, out: str) -> dict:
             "peak_rss_mb_after_import": round(base, 1)}
 
 
-def run_child(model: Path, audio: Path, template: Path, out: Path) -> dict:
-    cmd = [sys.executable, __file__, "--child", str(model), str(audio), str(template), str(out)]
+def run_child(model: Path, audio: Path, template: Path, out: Path, threads: int = 0) -> dict:
+    cmd = [sys.executable, __file__, "--child", str(model), str(audio), str(template), str(out), str(threads)]
     res = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if res.returncode != 0:
         raise RuntimeError(f"child failed ({res.returncode}): {res.stderr[-2000:]}")
@@ -126,7 +129,9 @@ def main() -> None:
     ap.add_argument("--long-min", type=float, default=10.0)
     ap.add_argument("--skip-long", action="store_true", help="skip the memory runs")
     ap.add_argument("--skip-speed", action="store_true", help="skip the speed runs")
-    ap.add_argument("--child", nargs=4, help=argparse.SUPPRESS)
+    ap.add_argument("--threads", type=int, default=0, help="torch threads in the runs (0 = torch default)")
+    ap.add_argument("--mem-renderer-px", type=int, default=128, help="renderer side of the memory runs")
+    ap.add_argument("--child", nargs=5, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
         print(json.dumps(child(*args.child)))
@@ -154,7 +159,7 @@ def main() -> None:
             result["speed_audio_s"] = args.speed_s
         for res, rc in speed_cfgs.items() if not args.skip_speed else ():
             build_pipeline(d / f"m{res}", tpl, rc)
-            r = run_child(d / f"m{res}", d / "speed.wav", tpl, d / f"o{res}.mp4")
+            r = run_child(d / f"m{res}", d / "speed.wav", tpl, d / f"o{res}.mp4", args.threads)
             r["renderer"] = rc
             result["speed"].append(r)
             print(json.dumps(r), flush=True)
@@ -162,16 +167,17 @@ def main() -> None:
         if not args.skip_long:
             small = d / "small.mp4"
             make_template(small, 256, args.template_s)
-            build_pipeline(d / "mem", small, {"resolution_px": 128, "ngf": 16, "n_blocks_global": 3}, min_face_px=60)
+            mem_cfg = {"resolution_px": args.mem_renderer_px, "ngf": 16, "n_blocks_global": 3}
+            build_pipeline(d / "mem", small, mem_cfg, min_face_px=60)
             runs = []
             for name, secs in (("short", args.short_s), ("long", args.long_min * 60)):
                 make_speech(d / f"{name}.wav", secs)
-                r = run_child(d / "mem", d / f"{name}.wav", small, d / f"{name}.mp4")
+                r = run_child(d / "mem", d / f"{name}.wav", small, d / f"{name}.mp4", args.threads)
                 r["run"] = name
                 runs.append(r)
                 print(json.dumps(r), flush=True)
             result["memory"] = {
-                "renderer": {"resolution_px": 128, "ngf": 16, "n_blocks_global": 3}, "template_px": 256,
+                "renderer": mem_cfg, "template_px": 256, "torch_threads": args.threads or "default",
                 "runs": runs, "ratio_long_to_short": round(runs[1]["peak_rss_mb"] / runs[0]["peak_rss_mb"], 3),
                 "goal_ratio": 1.2,
             }
