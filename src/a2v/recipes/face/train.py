@@ -154,7 +154,10 @@ def build_dataset(cfg: FaceConfig, stage: Stage, data: str | Path, embedder: Any
         items = read_faces(data, cfg.frames_per_clip, cfg.superres.image_size_px)
         _report(items, console, progress)
         return ImageEmbeddingDataset(items.images, cfg.superres.image_size_px)
-    items = read_talking_faces(data, cfg.frames_per_clip) if stage == "encoder" else read_faces(data, cfg.frames_per_clip)
+    if stage == "encoder":
+        items = read_talking_faces(data, cfg.frames_per_clip)
+    else:  # one size for every picture; large enough for the face embedding
+        items = read_faces(data, cfg.frames_per_clip, max(cfg.superres.image_size_px, cfg.decoder.image_size_px))
     if embedder is None:
         from a2v.recipes.face.embedding import FaceEmbedder
 
