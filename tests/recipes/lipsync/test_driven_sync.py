@@ -57,6 +57,7 @@ def driven(grid_clips, tmp_path_factory):
 
 
 @pytest.mark.slow
+@pytest.mark.grid
 def test_grid_driven_clip_ping_pongs_and_passes_blank_frames(driven):
     report, out, wav = driven
     n = round(len(wav) / SR * 25)
@@ -70,6 +71,7 @@ def test_grid_driven_clip_ping_pongs_and_passes_blank_frames(driven):
 
 
 @pytest.mark.slow
+@pytest.mark.grid
 def test_grid_sync_is_clearly_positive_and_shuffled_audio_is_not(driven):
     _, out, wav = driven
     own = measure_video_sync(out, (wav, SR), detector="dlib_hog", progress=False)
