@@ -152,7 +152,7 @@ def build_dataset(cfg: FaceConfig, stage: Stage, data: str | Path, embedder: Any
 
     if stage == "sr":
         items = read_faces(data, cfg.frames_per_clip, cfg.superres.image_size_px)
-        _report(items, console, progress)
+        _report(items, console)
         return ImageEmbeddingDataset(items.images, cfg.superres.image_size_px)
     if stage == "encoder":
         items = read_talking_faces(data, cfg.frames_per_clip)
@@ -165,16 +165,16 @@ def build_dataset(cfg: FaceConfig, stage: Stage, data: str | Path, embedder: Any
     items.embeddings = embedder(items.images)  # (N,H,W,3)->(N,D)
     if getattr(embedder, "n_undetected", 0):
         items.skipped["no face found (centre used)"] = embedder.n_undetected
-    _report(items, console, progress)
+    _report(items, console)
     if stage == "encoder":
         return SpeechEmbeddingDataset(items.wavs, items.embeddings, cfg.audio)
     return ImageEmbeddingDataset(items.images, cfg.decoder.image_size_px, items.embeddings)
 
 
-def _report(items: Any, console: Any, show: bool) -> None:
-    if show:
-        extra = "; ".join(f"{k}: {v}" for k, v in items.skipped.items())
-        console.print(f"{len(items.images)} face pictures" + (f" ({extra})" if extra else ""))
+def _report(items: Any, console: Any) -> None:
+    """Always said (not only with progress on): how many pictures, what was skipped or approximated."""
+    extra = "; ".join(f"{k}: {v}" for k, v in items.skipped.items())
+    console.print(f"{len(items.images)} face pictures" + (f" ({extra})" if extra else ""))
 
 
 def train_stage(cfg: FaceConfig, stage: Stage, data: str | Path, out_dir: str | Path, *,
