@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from test_pipeline import TEMPLATE_CFG, make_talking_video
+from test_lipsync_pipeline import TEMPLATE_CFG, make_talking_video
 
 from a2v.errors import InputError
 

@@ -92,7 +92,7 @@ def evaluate(
         if reference is not None:
             rows["ground truth"] = measure_video_sync(reference, audio)
         for name, r in rows.items():
-            console.print(f"{name}: sync correlation {r['correlation']:+.3f} at lag {r['lag_frames']} frames")
+            console.print(f"{name}: sync correlation {r['sync_corr']:+.3f} at lag {r['sync_lag_frames']} frames")
         if out is not None:
             from a2v.io import write_json_atomic
 
@@ -118,9 +118,10 @@ def fit(
 
     Example: a2v lipsync fit --video anna.mp4 --out models/lipsync/anna --preset tiny
     """
-    from a2v.recipes.lipsync.fit import fit_person
+    from a2v.recipes.lipsync.fit import fit_person, tiny_stage2
 
-    path = fit_person(video, out, _config(config, set_, preset))
+    stage2 = tiny_stage2() if preset == "tiny" else None  # None: the full-size renderer schedule
+    path = fit_person(video, out, _config(config, set_, preset), stage2=stage2)
     console.print(f"pipeline: {path}  (use: a2v lipsync generate --model {path} --audio speech.wav -o out.mp4)")
 
 
@@ -136,6 +137,10 @@ def generate(
     motion_scale: Annotated[float, typer.Option(help="Mouth/jaw motion scale (no-training path).")] = 1.0,
     blink: Annotated[bool, typer.Option("--blink/--no-blink", help="Natural blinks (no-training path).")] = True,
     seed: Annotated[int, typer.Option(help="Random seed (blinks).")] = 0,
+    fps: Annotated[float, typer.Option(help="Output frame rate for a photo (no-training path).")] = 25.0,
+    language: Annotated[str, typer.Option(help="Speech language; phoneme timing is English only.")] = "en",
+    detector: Annotated[str, typer.Option(help="Face detector: mtcnn, dlib, dlib_cnn or mediapipe.")] = "mtcnn",
+    progress: Annotated[bool, typer.Option("--progress/--no-progress", help="Show a progress bar.")] = True,
     device: DeviceOpt = "auto",
 ) -> None:
     """Talking-face video from speech: with a fitted --model, or from any --face photo/clip with no training.
@@ -152,14 +157,14 @@ def generate(
         from a2v.recipes.lipsync.driven.generate import generate_driven
 
         report = generate_driven(
-            face, audio, output, transcript=transcript, mode=mode, motion_scale=motion_scale, blink=blink,
-            seed=seed, device=_device(device),
+            face, audio, output, transcript=transcript, fps=fps, mode=mode, motion_scale=motion_scale, blink=blink,
+            seed=seed, device=_device(device), progress=progress, language=language, detector=detector,
         )
     else:
         from a2v.audio import load_audio
         from a2v.recipes.lipsync.pipeline import LipSyncPipeline
 
         pipe = LipSyncPipeline.from_pretrained(model, device=_device(device))
-        report = pipe.generate(load_audio(audio, sr=16000), output, template=template or face)
+        report = pipe.generate(load_audio(audio, sr=16000), output, template=template or face, progress=progress)
     console.print(f"wrote {output}")
     console.print(json.dumps(report, indent=1, default=str)[:2000])
