@@ -115,8 +115,16 @@ def load_config(
     overrides: list[str] | tuple[str, ...] = (),
     base: dict[str, Any] | None = None,
 ) -> T:
-    """Defaults of ``cls`` <- ``base`` dict <- YAML file ``path`` <- ``--set`` overrides."""
-    data: dict[str, Any] = dict(base or {})
+    """Defaults of ``cls`` <- ``base`` dict <- YAML file ``path`` <- ``--set`` overrides.
+
+    The defaults are those of a ``cls()`` instance, so a nested section given in part keeps the
+    recipe's own defaults for the rest (a ``default_factory`` may differ from the nested class's).
+    """
+    try:
+        defaults = to_dict(cls())
+    except TypeError:  # required fields: no complete default instance
+        defaults = {}
+    data: dict[str, Any] = merge(defaults, dict(base or {}))
     source = "config"
     if path is not None:
         data = merge(data, read_yaml(path))

@@ -73,3 +73,24 @@ def test_bad_yaml_names_file_and_line(tmp_path):
 
 def test_parse_overrides_nested():
     assert parse_overrides(["a.b.c=1", "a.d=[1, 2]", "e=x"]) == {"a": {"b": {"c": 1}, "d": [1, 2]}, "e": "x"}
+
+
+def test_partial_nested_section_keeps_the_outer_default_factory(tmp_path):
+    from dataclasses import dataclass, field
+
+    from a2v.config import load_config
+
+    @dataclass(frozen=True)
+    class Inner:
+        lr: float = 1.0
+        batch: int = 1
+
+    @dataclass(frozen=True)
+    class Outer:
+        inner: Inner = field(default_factory=lambda: Inner(lr=0.5, batch=64))
+
+    path = tmp_path / "c.yaml"
+    path.write_text("inner:\n  lr: 0.1\n")
+    cfg = load_config(Outer, path)
+    assert cfg.inner == Inner(lr=0.1, batch=64)
+    assert load_config(Outer, None, ["inner.batch=8"]).inner == Inner(lr=0.5, batch=8)
