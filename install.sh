@@ -21,4 +21,7 @@ if [ ! -x .venv/bin/python ]; then "$PY" -m venv .venv; fi
 # facenet-pytorch ships MTCNN weights but pins torch<2.3 in its metadata; its code runs on
 # current torch, so it is installed without its pins.
 .venv/bin/python -m pip install -q --no-deps 'facenet-pytorch==2.6.0'
+# k-diffusion: reference samplers for the tests (only k_diffusion.sampling is used; its own
+# requirements are a training stack we do not need).
+.venv/bin/python -m pip install -q --no-deps 'k-diffusion==0.1.1.post1'
 echo "a2v installed in .venv"
