@@ -30,3 +30,15 @@ def grid_dir() -> Path:
 def grid_clips(grid_dir: Path) -> list[Path]:
     """The GRID .mpg clips, sorted by name."""
     return sorted(grid_dir.glob("*.mpg"))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _one_torch_thread():
+    """Tests run tiny models: one intra-op thread is fastest for them and never oversubscribes
+    the CPU when other processes (workers, a server) share it."""
+    import torch
+
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
