@@ -32,7 +32,7 @@ def test_hf_clip_vision_tower_embeds_with_gradients(tower, tmp_path):
     x = torch.rand(2, 3, 48, 40, requires_grad=True)  # any size: resized inside
     emb = tower.encode_image(x)  # (2,3,48,40)->(2,32)
     assert emb.shape == (2, 32) and tower.cache_id.startswith("hf_clip:")
-    emb.sum().backward()
+    (emb * torch.randn(2, 32)).sum().backward()  # (a plain sum of a LayerNorm output has zero gradient)
     assert x.grad is not None and x.grad.abs().sum() > 0  # generation back-propagates through the tower
     assert not any(p.requires_grad for p in tower.parameters())
     with pytest.raises(MissingWeightsError, match="no_clip_here"):
@@ -51,12 +51,12 @@ def test_spherical_distance_closed_form_and_cutouts():
 def test_latent_optimisation_lowers_loss_and_returns_a_picture(tower, vq_dir):
     vq = build_vq(VQConfig(kind="diffusers", path=str(vq_dir)))
     target = torch.randn(32, generator=torch.Generator().manual_seed(3))
-    cfg = GenerateConfig(size_px=(32, 32), steps=25, lr=0.1, num_cutouts=4, noise_std=0.0, flip=False, video_every=5)
+    cfg = GenerateConfig(size_px=(32, 32), steps=12, lr=0.1, num_cutouts=4, noise_std=0.0, flip=False, video_every=5)
     frames = []
     picture, losses = optimise_latents(vq, tower, target, cfg, progress=False, on_frame=lambda i, f: frames.append(i))
     assert picture.shape == (32, 32, 3) and picture.dtype == np.uint8
-    assert len(losses) == 25 and np.mean(losses[-3:]) < np.mean(losses[:3])
-    assert frames == [0, 5, 10, 15, 20, 25]
+    assert len(losses) == 12 and np.mean(losses[-3:]) < np.mean(losses[:3])
+    assert frames == [0, 5, 10, 12]
     with torch.no_grad():  # the picture itself moved toward the target (no cutouts)
         z = torch.from_numpy(picture).permute(2, 0, 1)[None].float() / 255
         start = decode(vq, vq.quantize.embedding.weight[torch.randint(64, (64,),
