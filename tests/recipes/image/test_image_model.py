@@ -95,3 +95,22 @@ def test_tiny_model_learns_to_retrieve(tmp_path, wavlm_dir, kind):
     if kind == "cxloss":
         assert int(task.contrast.image_queue.count) == 32  # 40 batches of 8 went through a queue of 32
         assert not torch.equal(task.head_key.mlp[2].weight, task.head.mlp[2].weight)  # lags behind
+
+
+def test_fine_tuned_wavlm_trains_with_a_momentum_copy(tmp_path, wavlm_dir):
+    data = Pairs(8, 16)
+    cfg = ImageConfig(audio=replace(TINY_AUDIO, [f"encoder={wavlm_dir}", "freeze_encoder=false"]),
+                      loss=LossConfig(queue_size=8, momentum=0.5),
+                      train=TrainConfig(max_steps=3, batch_size=4, lr=1e-3, cpu=True, tensorboard=False,
+                                        ckpt_every=0))
+    audio = build_audio_encoder(cfg.audio, 16)
+    w0 = audio.speech.backbone.encoder.layers[0].attention.k_proj.weight.detach().clone()
+    task = ContrastTask(cfg, audio)
+    assert set(task.modules()) == {"head", "head_key", "contrast", "speech", "speech_key"}
+    res = fit(task, data, cfg.train, tmp_path / "ft", progress=False)
+    w1 = audio.speech.backbone.encoder.layers[0].attention.k_proj.weight.detach()
+    wk = task.speech_key.backbone.encoder.layers[0].attention.k_proj.weight
+    assert not torch.equal(w0, w1)  # WavLM itself was trained
+    # step 1 has empty queues (loss 0, no update); the key copy then moves part of the way to the online net
+    assert not torch.equal(wk, w0) and not torch.equal(wk, w1)
+    assert (res.last_checkpoint / "speech_key.safetensors").is_file()

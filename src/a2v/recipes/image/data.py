@@ -192,11 +192,21 @@ class PairDataset(torch.utils.data.Dataset):
         with np.load(f) as z:
             return z["audio"], z["image"]
 
+    def audio_item(self, i: int) -> dict[str, torch.Tensor]:
+        """{"wav", "length", "index"} of pair ``i`` (the picture is not read)."""
+        f = self.root / "pairs" / f"{self.rows[i]['id']}.npz"
+        if not f.is_file():
+            raise InputError(f"pair file missing: {f} (the dataset folder is incomplete; run a2v prepare image again)")
+        with np.load(f) as z:
+            wav = z["audio"]  # (S,)
+        wav_t, n = fit_clip(torch.from_numpy(wav), self.num_samples, random_start=self.train)  # (S,)->(n,)
+        return {"wav": wav_t, "length": torch.tensor(n), "index": torch.tensor(i)}
+
     def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
-        wav, image = self.load(i)
-        wav_t, n = fit_clip(torch.from_numpy(wav), self.num_samples, random_start=self.train)  # (S,)
-        img = torch.from_numpy(image).permute(2, 0, 1).float() / 255.0  # (P,P,3)->(3,P,P)
-        return {"wav": wav_t, "length": torch.tensor(n), "image": img, "index": torch.tensor(i)}
+        item = self.audio_item(i)
+        _, image = self.load(i)
+        item["image"] = torch.from_numpy(image).permute(2, 0, 1).float() / 255.0  # (P,P,3)->(3,P,P)
+        return item
 
 
 def fit_clip(wav: torch.Tensor, n: int, random_start: bool = False) -> tuple[torch.Tensor, int]:
@@ -221,5 +231,7 @@ class EmbeddedPairs(torch.utils.data.Dataset):
         return len(self.pairs)
 
     def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
-        item = self.pairs[i]
-        return {"wav": item["wav"], "length": item["length"], "image_emb": self.embeddings[i], "index": item["index"]}
+        item = dict(self.pairs.audio_item(i)) if hasattr(self.pairs, "audio_item") else dict(self.pairs[i])
+        item.pop("image", None)
+        item["image_emb"] = self.embeddings[i]  # (E,)
+        return item
