@@ -150,3 +150,68 @@ def run_lipsync(
     template = check_upload(face, "video", cfg) if face else None
     report = pipe.generate(wav, out, template=template, progress=progress)
     return out, report
+
+
+def _pipeline_dir(models_dir: Path | None, recipe: str, model: str | None) -> Path:
+    if not model:
+        found = list_models(models_dir, recipe)
+        if not found:
+            raise InputError(f"no trained {recipe} model in {models_dir}/{recipe}/: train one with `a2v {recipe} train`")
+        model = found[0]
+    return model_path(models_dir, recipe, model)
+
+
+def run_talk(photo: str | Path | None, audio: str | Path | None, out_dir: Path, cfg: ServeConfig, *,
+             models_dir: Path | None, model: str | None = None, motion_scale: float | None = None,
+             progress: bool = False) -> tuple[Path, dict[str, Any]]:
+    """Talking-face video from one photo and speech (talk recipe); returns (mp4, report)."""
+    photo_path = check_upload(photo, "image", cfg)
+    wav, _ = load_speech(check_upload(audio, "audio", cfg), cfg)
+    from a2v.recipes.talk.pipeline import TalkPipeline
+
+    pipe = TalkPipeline.from_pretrained(_pipeline_dir(models_dir, "talk", model), device=resolve_device(cfg.device))
+    out = out_dir / "talk.mp4"
+    res = pipe.generate(photo_path, wav, out, motion_scale=motion_scale, progress=progress)
+    return out, {"frames": int(res.frames.shape[0]), "fps": res.fps}
+
+
+def run_tongue(audio: str | Path | None, out_dir: Path, cfg: ServeConfig, *, models_dir: Path | None,
+               model: str | None = None, text: str | None = None, seed: int = 0,
+               progress: bool = False) -> tuple[Path, dict[str, Any]]:
+    """Ultrasound tongue video from speech (+ transcript) (tongue recipe); returns (mp4, report)."""
+    wav, _ = load_speech(check_upload(audio, "audio", cfg), cfg)
+    from a2v.recipes.tongue.pipeline import TonguePipeline
+
+    pipe = TonguePipeline.from_pretrained(_pipeline_dir(models_dir, "tongue", model), device=resolve_device(cfg.device))
+    video = pipe.generate(wav, text=(text or None), seed=seed, progress=progress)  # (F,S,S) uint8
+    out = pipe.write(out_dir / "tongue.mp4", video, wav)
+    return Path(out), {"frames": int(video.shape[0]), "size_px": int(video.shape[1])}
+
+
+def run_face(audio: str | Path | None, out_dir: Path, cfg: ServeConfig, *, models_dir: Path | None,
+             model: str | None = None, num: int = 4, guidance_w: float | None = None, sampler: str | None = None,
+             num_steps: int | None = None, seed: int = 0, progress: bool = False) -> tuple[list[Path], dict[str, Any]]:
+    """Face photos for a voice (face recipe); returns (PNG paths, report)."""
+    wav, _ = load_speech(check_upload(audio, "audio", cfg), cfg)
+    from a2v.recipes.face.pipeline import FacePipeline
+    from a2v.video import write_png
+
+    pipe = FacePipeline.from_pretrained(_pipeline_dir(models_dir, "face", model), device=resolve_device(cfg.device))
+    faces = pipe.generate(wav, num=num, guidance_w=guidance_w, sampler=sampler, num_steps=num_steps, seed=seed,
+                          progress=progress)  # (N,H,W,3) uint8
+    paths = [write_png(out_dir / f"face_{i}.png", f) for i, f in enumerate(faces)]
+    return paths, {"faces": len(paths), "size_px": int(faces.shape[1])}
+
+
+def run_image(audio: str | Path | None, out_dir: Path, cfg: ServeConfig, *, models_dir: Path | None,
+              model: str | None = None, steps: int | None = None, seed: int | None = None,
+              progress: bool = False) -> tuple[Path, Path, dict[str, Any]]:
+    """A picture for a sound (image recipe); returns (PNG, mp4 of the optimisation, report)."""
+    wav, _ = load_speech(check_upload(audio, "audio", cfg), cfg)
+    from a2v.recipes.image.pipeline import ImagePipeline
+    from a2v.video import write_png
+
+    pipe = ImagePipeline.from_pretrained(_pipeline_dir(models_dir, "image", model), device=resolve_device(cfg.device))
+    video = out_dir / "optimisation.mp4"
+    img = pipe.generate(wav, steps=steps, video=video, seed=seed, progress=progress)  # (H,W,3) uint8
+    return write_png(out_dir / "image.png", img), video, {"size_px": int(img.shape[0])}

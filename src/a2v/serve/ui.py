@@ -93,14 +93,120 @@ def _lipsync_tab(ws: jobs.Workspace, cfg: ServeConfig, models_dir: Path | None, 
     run.click(go, [photo, clip, audio, transcript, model, mode, motion, blink], [video, report], api_name="lipsync")
 
 
-def _pending_tab(recipe: str, what: str, train_cmd: str, models_dir: Path | None) -> None:
+def _model_choice(recipe: str, models_dir: Path | None) -> Any:
     import gradio as gr
 
     names = jobs.list_models(models_dir, recipe)
-    gr.Markdown(
-        f"**{what}**\n\nThis tab runs trained `{recipe}` pipelines from `{models_dir}/{recipe}/`"
-        f" (found: {', '.join(names) or 'none'}). Train one with `{train_cmd}`."
-    )
+    hint = f"Trained {recipe} pipelines in {models_dir}/{recipe}/"
+    if not names:
+        gr.Markdown(f"No trained `{recipe}` model in `{models_dir}/{recipe}/` yet: train one with "
+                    f"`a2v {recipe} train` and copy its pipeline folder there.")
+    return gr.Dropdown(names, value=names[0] if names else None, label=hint, allow_custom_value=False)
+
+
+def _speech(recipe: str) -> Any:
+    import gradio as gr
+
+    return gr.Audio(label="Speech / sound", type="filepath", sources=["upload", "microphone"], elem_id=f"{recipe}-audio")
+
+
+def _talk_tab(ws: jobs.Workspace, cfg: ServeConfig, models_dir: Path | None) -> None:
+    import gradio as gr
+
+    with gr.Row():
+        with gr.Column():
+            model = _model_choice("talk", models_dir)
+            photo = gr.Image(label="Face photo", type="filepath", sources=["upload"])
+            audio = _speech("talk")
+            motion = gr.Slider(0.0, 1000.0, value=1.0, step=1.0, label="Motion scale (the paper used 500)")
+            run = gr.Button("Generate talking face", variant="primary")
+        with gr.Column():
+            video = gr.Video(label="Result", interactive=False)
+            report = gr.JSON(label="Report")
+
+    @_guard
+    def go(name, photo_path, audio_path, scale, progress=gr.Progress(track_tqdm=True)):  # noqa: ANN001, ANN202, B008
+        with ws.slots:
+            out, rep = jobs.run_talk(photo_path, audio_path, ws.new_job(), cfg, models_dir=models_dir, model=name,
+                                     motion_scale=float(scale), progress=True)
+        return str(out), rep
+
+    run.click(go, [model, photo, audio, motion], [video, report], api_name="talk")
+
+
+def _tongue_tab(ws: jobs.Workspace, cfg: ServeConfig, models_dir: Path | None) -> None:
+    import gradio as gr
+
+    with gr.Row():
+        with gr.Column():
+            model = _model_choice("tongue", models_dir)
+            audio = _speech("tongue")
+            text = gr.Textbox(label="Transcript (audio+text models; empty = speech recognition)", lines=2)
+            seed = gr.Number(value=0, precision=0, label="Seed")
+            run = gr.Button("Generate ultrasound video", variant="primary")
+        with gr.Column():
+            video = gr.Video(label="Result", interactive=False)
+            report = gr.JSON(label="Report")
+
+    @_guard
+    def go(name, audio_path, transcript, seed_value, progress=gr.Progress(track_tqdm=True)):  # noqa: ANN001, ANN202, B008
+        with ws.slots:
+            out, rep = jobs.run_tongue(audio_path, ws.new_job(), cfg, models_dir=models_dir, model=name,
+                                       text=transcript, seed=int(seed_value or 0), progress=True)
+        return str(out), rep
+
+    run.click(go, [model, audio, text, seed], [video, report], api_name="tongue")
+
+
+def _face_tab(ws: jobs.Workspace, cfg: ServeConfig, models_dir: Path | None) -> None:
+    import gradio as gr
+
+    with gr.Row():
+        with gr.Column():
+            model = _model_choice("face", models_dir)
+            audio = _speech("face")
+            num = gr.Slider(1, 8, value=4, step=1, label="Faces")
+            guidance = gr.Slider(0.0, 4.0, value=4.0, step=0.5, label="Guidance w (paper: 0-4)")
+            sampler = gr.Radio(["dpmsolver++", "ddim", "ancestral"], value="dpmsolver++", label="Sampler")
+            steps = gr.Slider(10, 100, value=50, step=5, label="Steps (fast samplers)")
+            run = gr.Button("Generate faces", variant="primary")
+        with gr.Column():
+            gallery = gr.Gallery(label="Faces", columns=4)
+            report = gr.JSON(label="Report")
+
+    @_guard
+    def go(name, audio_path, n, w, kind, k, progress=gr.Progress(track_tqdm=True)):  # noqa: ANN001, ANN202, B008
+        with ws.slots:
+            paths, rep = jobs.run_face(audio_path, ws.new_job(), cfg, models_dir=models_dir, model=name, num=int(n),
+                                       guidance_w=float(w), sampler=kind, num_steps=int(k), progress=True)
+        return [str(p) for p in paths], rep
+
+    run.click(go, [model, audio, num, guidance, sampler, steps], [gallery, report], api_name="face")
+
+
+def _image_tab(ws: jobs.Workspace, cfg: ServeConfig, models_dir: Path | None) -> None:
+    import gradio as gr
+
+    with gr.Row():
+        with gr.Column():
+            model = _model_choice("image", models_dir)
+            audio = _speech("image")
+            steps = gr.Slider(10, 1000, value=500, step=10, label="Optimisation steps (paper: 500)")
+            seed = gr.Number(value=0, precision=0, label="Seed")
+            run = gr.Button("Generate picture", variant="primary")
+        with gr.Column():
+            image = gr.Image(label="Picture", type="filepath", interactive=False)
+            video = gr.Video(label="Optimisation", interactive=False)
+            report = gr.JSON(label="Report")
+
+    @_guard
+    def go(name, audio_path, k, seed_value, progress=gr.Progress(track_tqdm=True)):  # noqa: ANN001, ANN202, B008
+        with ws.slots:
+            png, mp4, rep = jobs.run_image(audio_path, ws.new_job(), cfg, models_dir=models_dir, model=name,
+                                           steps=int(k), seed=int(seed_value or 0), progress=True)
+        return str(png), (str(mp4) if mp4.is_file() else None), rep
+
+    run.click(go, [model, audio, steps, seed], [image, video, report], api_name="image")
 
 
 def build_ui(ws: jobs.Workspace, cfg: ServeConfig, models_dir: Path | None) -> Any:
@@ -113,13 +219,13 @@ def build_ui(ws: jobs.Workspace, cfg: ServeConfig, models_dir: Path | None) -> A
         gr.Markdown(INTRO)
         with gr.Tab("Talking face (lipsync)"):
             _lipsync_tab(ws, cfg, models_dir, examples_dir)
-        with gr.Tab("Tongue (ultrasound)"):
-            _pending_tab("tongue", "Speech (+ transcript) to ultrasound tongue video.", "a2v tongue train", models_dir)
-        with gr.Tab("Face from voice"):
-            _pending_tab("face", "Speech to a face photo.", "a2v face train", models_dir)
-        with gr.Tab("Sound to image"):
-            _pending_tab("image", "Any sound to a picture.", "a2v image train", models_dir)
-        with gr.Tab("Talking photo (StyleGAN)"):
-            _pending_tab("talk", "One face photo + speech to a talking-face video.", "a2v talk train", models_dir)
+        with gr.Tab("Talking photo (StyleGAN, talk)"):
+            _talk_tab(ws, cfg, models_dir)
+        with gr.Tab("Tongue ultrasound (tongue)"):
+            _tongue_tab(ws, cfg, models_dir)
+        with gr.Tab("Face from voice (face)"):
+            _face_tab(ws, cfg, models_dir)
+        with gr.Tab("Sound to picture (image)"):
+            _image_tab(ws, cfg, models_dir)
     ui.queue(default_concurrency_limit=cfg.concurrency, max_size=cfg.queue_size)
     return ui
