@@ -50,3 +50,15 @@ def test_sub_configs_check_themselves():
         LipSyncDataConfig(train_hop_video_frames=0)
     with pytest.raises(ConfigError):
         LipSyncEvalConfig(batch_windows=0)
+
+
+
+def test_stage2_comes_from_the_yaml_presets():
+    from a2v.recipes.lipsync.config import Stage2Config
+    from a2v.recipes.lipsync.fit import tiny_stage2
+
+    configs = Path(__file__).resolve().parents[3] / "configs" / "lipsync"
+    assert load_config(LipSyncConfig, configs / "tiny.yaml").stage2 == tiny_stage2()
+    assert load_config(LipSyncConfig, configs / "paper.yaml").stage2 == Stage2Config()
+    cfg = load_config(LipSyncConfig, configs / "tiny.yaml", ["stage2.renderer.ngf=4"])
+    assert cfg.stage2.renderer.ngf == 4 and cfg.stage2.renderer.resolution_px == 64

@@ -118,10 +118,9 @@ def fit(
 
     Example: a2v lipsync fit --video anna.mp4 --out models/lipsync/anna --preset tiny
     """
-    from a2v.recipes.lipsync.fit import fit_person, tiny_stage2
+    from a2v.recipes.lipsync.fit import fit_person
 
-    stage2 = tiny_stage2() if preset == "tiny" else None  # None: the full-size renderer schedule
-    path = fit_person(video, out, _config(config, set_, preset), stage2=stage2)
+    path = fit_person(video, out, _config(config, set_, preset))
     console.print(f"pipeline: {path}  (use: a2v lipsync generate --model {path} --audio speech.wav -o out.mp4)")
 
 

@@ -12,9 +12,11 @@ from typing import Literal
 
 from a2v.errors import ConfigError
 from a2v.recipes.lipsync.mouth_model import MouthModelConfig
+from a2v.recipes.lipsync.renderer import RendererConfig
+from a2v.recipes.lipsync.template import TemplateConfig
 from a2v.train import TrainConfig
 
-__all__ = ["LipSyncDataConfig", "LipSyncEvalConfig", "LipSyncConfig", "ARCHS"]
+__all__ = ["LipSyncDataConfig", "LipSyncEvalConfig", "LipSyncConfig", "Stage2Config", "ARCHS"]
 
 ARCHS = ("lstm", "bilstm", "tcn", "tcn_gan")  # Table 1 row order
 
@@ -84,8 +86,24 @@ class LipSyncEvalConfig:
 
 
 @dataclass(frozen=True)
+class Stage2Config:
+    """Stage 2 settings: ``renderer`` (pix2pixHD), ``train`` (its loop: steps, batch, checkpoints),
+    ``template`` (tracking, crops, facial maps, paste-back), ``max_pairs`` (training frames, 0 = all
+    frames with a face). The paper gives no renderer schedule; 20k steps of batch 4 are ours."""
+
+    renderer: RendererConfig = field(default_factory=RendererConfig)
+    train: TrainConfig = field(
+        default_factory=lambda: TrainConfig(max_steps=20000, batch_size=4, log_every=100, ckpt_every=2000,
+                                            sample_every=0)
+    )
+    template: TemplateConfig = field(default_factory=TemplateConfig)
+    max_pairs: int = 0
+
+
+@dataclass(frozen=True)
 class LipSyncConfig:
-    """The whole lip-sync stage 1 config: ``model`` (mouth_model), ``train`` (a2v.train), ``data``, ``eval``.
+    """The whole lip-sync config: stage 1 ``model`` (mouth_model), ``train`` (a2v.train), ``data``,
+    ``eval``; stage 2 ``stage2`` (renderer, its training loop, template handling).
 
     ``gan_lr_d``: learning rate of the discriminator (the generator uses ``train.lr``). Every
     model (``model.arch`` is set per model by ``train_mouth``) trains with Adam on the same
@@ -109,6 +127,7 @@ class LipSyncConfig:
     data: LipSyncDataConfig = field(default_factory=LipSyncDataConfig)
     eval: LipSyncEvalConfig = field(default_factory=LipSyncEvalConfig)
     gan_lr_d: float = 1e-4
+    stage2: Stage2Config = field(default_factory=Stage2Config)
 
     def __post_init__(self) -> None:
         m, d = self.model, self.data

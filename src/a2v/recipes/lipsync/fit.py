@@ -16,7 +16,7 @@ from __future__ import annotations
 import re
 import shutil
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -24,27 +24,12 @@ import torch
 from a2v.config import to_dict
 from a2v.errors import InputError
 from a2v.io import write_json_atomic
-from a2v.recipes.lipsync.config import LipSyncConfig
+from a2v.recipes.lipsync.config import LipSyncConfig, Stage2Config
 from a2v.recipes.lipsync.renderer import Renderer, RendererConfig, RendererTask
-from a2v.recipes.lipsync.template import Template, TemplateConfig, TemplatePairs, map_channels, open_frames
+from a2v.recipes.lipsync.template import Template, TemplatePairs, map_channels, open_frames
 from a2v.train import TrainConfig
 
 __all__ = ["Stage2Config", "fit_person", "tiny_stage2", "train_renderer", "write_person_dataset"]
-
-
-@dataclass(frozen=True)
-class Stage2Config:
-    """Stage 2 settings: ``renderer`` (pix2pixHD), ``train`` (its loop: steps, batch, checkpoints),
-    ``template`` (tracking, crops, facial maps, paste-back), ``max_pairs`` (training frames, 0 = all
-    frames with a face). The paper gives no renderer schedule; 20k steps of batch 4 are ours."""
-
-    renderer: RendererConfig = field(default_factory=RendererConfig)
-    train: TrainConfig = field(
-        default_factory=lambda: TrainConfig(max_steps=20000, batch_size=4, log_every=100, ckpt_every=2000,
-                                            sample_every=0)
-    )
-    template: TemplateConfig = field(default_factory=TemplateConfig)
-    max_pairs: int = 0
 
 
 def tiny_stage2() -> Stage2Config:
@@ -121,7 +106,7 @@ def fit_person(
     """Prepare ``video`` (one person speaking, with sound) and train both stages; returns ``out_dir``.
 
     cfg: stage 1 settings (the person's clip is not held out: ``holdout_*`` are ignored).
-    stage2: renderer/template settings (default :class:`Stage2Config`, the paper-sized renderer).
+    stage2: renderer/template settings (default ``cfg.stage2``; the paper preset is the full-size renderer).
     models: stage 1 architectures to train; the first is the one saved in ``out_dir``.
     device: where face detection runs ("auto" = CUDA when present); training uses the loop's device.
     """
@@ -140,7 +125,7 @@ def fit_person(
     out = Path(out_dir)
     if (out / "pipeline.json").exists():
         raise InputError(f"{out} already holds a fitted pipeline: choose a new output folder or delete it")
-    stage2 = stage2 or Stage2Config()
+    stage2 = stage2 or cfg.stage2
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
     work = out / "work"
