@@ -76,6 +76,20 @@ class Task:
         """Write pictures/videos for inspection into ``out_dir`` (main process only, no grad)."""
 
 
+@contextlib.contextmanager
+def frozen_parameters(*modules: Any) -> Iterator[None]:
+    """``requires_grad`` off for every parameter of ``modules`` inside the block (gradients still flow
+    through them to their inputs, e.g. a discriminator during the generator step); restored after."""
+    saved = [(p, p.requires_grad) for m in modules for p in m.parameters()]
+    for p, _ in saved:
+        p.requires_grad_(False)
+    try:
+        yield
+    finally:
+        for p, flag in saved:
+            p.requires_grad_(flag)
+
+
 class StepContext:
     """Handed to ``Task.step``/``evaluate``/``sample`` by :func:`a2v.train.fit`.
 
@@ -143,11 +157,5 @@ class StepContext:
         With several processes call the unwrapped module (``ctx.unwrap(name)``) inside,
         or set ``train.find_unused_parameters``: DDP expects gradients for every parameter.
         """
-        saved = [(p, p.requires_grad) for n in names for p in self.unwrap(n).parameters()]
-        for p, _ in saved:
-            p.requires_grad_(False)
-        try:
+        with frozen_parameters(*(self.unwrap(n) for n in names)):
             yield
-        finally:
-            for p, flag in saved:
-                p.requires_grad_(flag)

@@ -7,18 +7,9 @@ import json
 
 import numpy as np
 import pytest
-import torch
 from lipsync_testutil import synthetic_item, write_dataset
 
 from a2v.cli import main
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 def test_train_then_evaluate_prints_table1(tmp_path, capsys):

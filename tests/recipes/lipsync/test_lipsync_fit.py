@@ -7,20 +7,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 from test_lipsync_pipeline import TEMPLATE_CFG, make_talking_video
 
 from a2v.errors import InputError
 
 REPO = Path(__file__).resolve().parents[3]
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 @pytest.mark.slow

@@ -42,14 +42,6 @@ def make_talking_video(path: Path, seconds: float = 2.0, size: int = 256) -> np.
     return wav
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 @pytest.fixture(scope="module")
 def video(tmp_path_factory) -> tuple[Path, np.ndarray]:
     pytest.importorskip("skimage")

@@ -9,15 +9,6 @@ from a2v.errors import ConfigError, InputError, MissingWeightsError
 from a2v.recipes.lipsync.renderer import Renderer, RendererConfig, RendererTask
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny convolutions run fastest single-threaded on a shared CPU."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def tiny_cfg(**kw) -> RendererConfig:
     base = dict(resolution_px=32, ngf=8, ndf=8, n_downsample_global=2, n_blocks_global=1, num_D=2, n_layers_D=2,
                 lambda_vgg=0.0, lr=2e-3)

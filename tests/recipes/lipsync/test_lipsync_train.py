@@ -22,15 +22,6 @@ from a2v.train import fit
 TINY = Path(__file__).resolve().parents[3] / "configs" / "lipsync" / "tiny.yaml"
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny models run fastest on one thread (and do not fight other processes for cores)."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def tiny(*sets: str) -> LipSyncConfig:
     return load_config(LipSyncConfig, TINY, list(sets))
 

@@ -10,14 +10,6 @@ SMALL = Embed2LatSettings(hidden_size=16, num_layers=1, num_heads=2, intermediat
                           conv_pos_groups=2, dropout=0.0)
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def test_shapes():
     torch.manual_seed(0)
     net = Embed2Lat(SMALL, in_dim=12, code_dim=5).eval()

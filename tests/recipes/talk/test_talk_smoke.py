@@ -10,19 +10,10 @@ import torch
 from a2v.errors import InputError, MissingWeightsError
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 @pytest.fixture(scope="module")
 def run(tiny_cfg, tiny_generator, tiny_clips, tmp_path_factory):
     from a2v.recipes.talk.train import run_invert, run_stage
 
-    torch.set_num_threads(1)
     root = tmp_path_factory.mktemp("talk_run")
     run_invert(tiny_cfg, None, root, clips=tiny_clips, generator=tiny_generator, progress=False)
     run_stage(tiny_cfg, "vae", None, root, progress=False)

@@ -49,14 +49,3 @@ def corpus(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("tongue_raw")
     make_synthetic_corpus(root, n_utterances=4, seconds=0.4, fps=60.0, seed=0, offset_s=0.1)
     return root
-
-
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    """Tiny tensors gain nothing from intra-op threads; on a busy shared CPU several threads spin-wait."""
-    import torch
-
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)

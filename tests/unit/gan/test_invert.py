@@ -11,14 +11,6 @@ TINY = StyleGeneratorConfig(z_dim=16, w_dim=16, resolution_px=16, mapping_layers
 MSE = ReconstructionLoss(None, lpips_weight=0.0)
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 @pytest.fixture(scope="module")
 def G():
     torch.manual_seed(0)

@@ -18,14 +18,6 @@ from a2v.gan.stylegan import (
 TINY = StyleGeneratorConfig(z_dim=16, w_dim=16, resolution_px=16, mapping_layers=2, channel_base=128, channel_max=8)
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 @pytest.fixture
 def G():
     torch.manual_seed(0)

@@ -8,15 +8,6 @@ import torch
 from a2v.nn.unet3d import SpaceTimeAttention, UNet3D
 
 
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    """Tiny tensors gain nothing from intra-op threads; on a busy shared CPU several threads spin-wait."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def _tiny(**kw) -> UNet3D:
     torch.manual_seed(0)
     args = dict(in_channels=2, out_channels=1, channels=8, channel_mults=(1, 2), num_res_blocks=1,

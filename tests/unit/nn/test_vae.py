@@ -6,15 +6,6 @@ import torch
 from a2v.nn.vae import MLPVAE, kl_divergence, vae_loss
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny models: one intra-op thread avoids oversubscription on shared CI cores."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def test_shapes_and_eval_mode_uses_the_mean():
     vae = MLPVAE((12, 8, 6, 3))
     x = torch.randn(5, 12)

@@ -19,10 +19,9 @@ Per batch: :meth:`Renderer.discriminator_step`, optimizer step of D, then
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -37,7 +36,7 @@ from a2v.gan.discriminators import MultiscaleDiscriminator
 from a2v.gan.losses import feature_matching_loss, gan_loss, generator_gan_loss
 from a2v.gan.pix2pixhd import build_generator, size_multiple
 from a2v.io import atomic_path, write_json_atomic
-from a2v.train.task import StepContext, Task
+from a2v.train.task import StepContext, Task, frozen_parameters
 
 CONFIG_FILE = "config.json"
 GENERATOR_FILE = "generator.safetensors"
@@ -122,19 +121,6 @@ def to_model_range(x: torch.Tensor, what: str) -> torch.Tensor:
             f"{what}: float values must lie in [-1,1], got [{float(lo):.3g}, {float(hi):.3g}] (pass uint8 or rescale)"
         )
     return x
-
-
-@contextlib.contextmanager
-def _frozen(module: nn.Module) -> Iterator[None]:
-    """requires_grad off for ``module``'s parameters (gradients still flow through to its input)."""
-    saved = [(p, p.requires_grad) for p in module.parameters()]
-    for p, _ in saved:
-        p.requires_grad_(False)
-    try:
-        yield
-    finally:
-        for p, flag in saved:
-            p.requires_grad_(flag)
 
 
 class Renderer:
@@ -249,7 +235,7 @@ class Renderer:
         d = self._need_d(discriminator)
         maps, real = self._pair(batch)
         fake = g(maps)  # (B,Cin,H,W)->(B,3,H,W)
-        with _frozen(d):
+        with frozen_parameters(d):
             feats_fake = d(torch.cat([maps, fake], 1))  # num_D lists of features of (B,Cin+3,H,W)
             with torch.no_grad():
                 feats_real = d(torch.cat([maps, real], 1))
