@@ -76,6 +76,7 @@ def evaluate(
     video: Annotated[Path | None, typer.Option("--video", help="Measure sync on a generated video instead.")] = None,
     audio: Annotated[Path | None, typer.Option("--audio", help="Speech for --video (default: its own audio track).")] = None,
     reference: Annotated[Path | None, typer.Option("--reference", help="Ground-truth video measured the same way.")] = None,
+    syncnet: Annotated[Path | None, typer.Option("--syncnet", help="SyncNet weights (syncnet_v2.model): adds LSE-C/LSE-D.")] = None,
 ) -> None:
     """Stage 1 error table (MSE, MAE, inter-frame MSE), or audio-mouth sync of a video.
 
@@ -88,11 +89,17 @@ def evaluate(
 
         from a2v.metrics.sync import measure_video_sync
 
-        rows = {"model": measure_video_sync(video, audio)}
-        if reference is not None:
-            rows["ground truth"] = measure_video_sync(reference, audio)
+        videos = {"model": video} if reference is None else {"model": video, "ground truth": reference}
+        rows = {name: measure_video_sync(path, audio) for name, path in videos.items()}
+        if syncnet is not None:
+            from a2v.metrics.syncnet import load_syncnet, lse_scores
+
+            net = load_syncnet(syncnet)
+            for name, path in videos.items():
+                rows[name].update(lse_scores(path, net, audio=audio))
         for name, r in rows.items():
-            console.print(f"{name}: sync correlation {r['sync_corr']:+.3f} at lag {r['sync_lag_frames']} frames")
+            lse = f", LSE-C {r['lse_c']:.2f}, LSE-D {r['lse_d']:.2f}" if "lse_c" in r else ""
+            console.print(f"{name}: sync correlation {r['sync_corr']:+.3f} at lag {r['sync_lag_frames']} frames{lse}")
         if out is not None:
             from a2v.io import write_json_atomic
 
