@@ -223,6 +223,32 @@ class SpeechEncoder(nn.Module):
         feats = torch.where(keep[..., None], feats, torch.zeros((), dtype=feats.dtype, device=feats.device))
         return feats[0] if squeeze else feats  # (B,T,D) or (T,D)
 
+    def hidden_states(self, wav: torch.Tensor, lengths: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """All hidden states of the backbone in one pass (e.g. for a learned layer sum downstream).
+
+        wav: float32 (B,S) in [-1,1] at 16 kHz; lengths: (B,) valid samples (default S).
+        Returns (states float32 (L+1,B,T,D) at 50 Hz, frame mask bool (B,T), True = valid frame).
+        Input normalisation and attention mask follow the encoder's settings (as forward does);
+        gradients reach the backbone only when it is not frozen. No chunking: keep inputs short.
+        """
+        x = torch.as_tensor(wav, dtype=torch.float32, device=self.device)
+        if x.ndim != 2:
+            raise InputError(f"speech encoder expects (B,S) waveforms, got shape {tuple(x.shape)}")
+        B, S = x.shape
+        if S < self.receptive_field:
+            raise InputError(f"audio too short: {S} samples < {self.receptive_field} (25 ms at 16 kHz)")
+        lengths = torch.full((B,), S, device=x.device) if lengths is None else lengths.to(x.device).long()
+        valid = (torch.arange(S, device=x.device)[None] < lengths[:, None]).to(x.dtype)  # (B,S)
+        x = self._normalize(x, valid) if self.do_normalize else x * valid  # (B,S)
+        mask = valid.long() if self.use_attention_mask else None  # (B,S)
+        with torch.set_grad_enabled(torch.is_grad_enabled() and not self.frozen):
+            out = self.backbone(x, attention_mask=mask, output_hidden_states=True)
+        states = torch.stack(out.hidden_states, 0).float()  # L+1 x (B,T,D) -> (L+1,B,T,D)
+        T = states.shape[2]
+        keep = torch.arange(T, device=x.device)[None] < self.frame_lengths(lengths)[:, None]  # (B,T)
+        keep[:, 0] |= True  # a clip shorter than one frame still pools its first frame
+        return states, keep
+
     def _encode_chunked(self, x: torch.Tensor, mask: torch.Tensor | None, T: int, chunk: int) -> torch.Tensor:
         """Windows of ``chunk`` output frames with ``overlap_s`` of context each side: (B,S) -> (B,T,D).
 

@@ -52,6 +52,25 @@ def test_matches_transformers_feature_extractor_and_model(speech_dirs):
         torch.testing.assert_close(enc1(wav), ref.hidden_states[1], atol=1e-4, rtol=1e-4)
 
 
+def test_hidden_states_are_the_reference_layers_with_a_frame_mask(speech_dirs):
+    from transformers import AutoFeatureExtractor, AutoModel
+
+    folder = speech_dirs["wav2vec2"]
+    enc = SpeechEncoder.from_pretrained(folder)
+    fe = AutoFeatureExtractor.from_pretrained(folder)
+    model = AutoModel.from_pretrained(folder).eval()
+    wav = 0.3 + _wave(1, 4000, seed=1)
+    with torch.no_grad():
+        ref = model(fe(wav[0].numpy(), sampling_rate=16000, return_tensors="pt").input_values, output_hidden_states=True)
+        states, keep = enc.hidden_states(torch.cat([wav, wav]), torch.tensor([4000, 1000]))
+    L = model.config.num_hidden_layers
+    assert states.shape == (L + 1, 2, enc.num_frames(4000), 32)
+    torch.testing.assert_close(states[:, 0], torch.stack(ref.hidden_states)[:, 0], atol=1e-4, rtol=1e-4)
+    assert keep[0].all() and keep[1].sum() == enc.num_frames(1000)
+    with pytest.raises(InputError, match="too short"):
+        enc.hidden_states(torch.zeros(1, 100))
+
+
 def test_weighted_sum_trains_with_frozen_backbone(speech_dirs):
     enc = SpeechEncoder.from_pretrained(speech_dirs["wavlm"], layer="weighted")
     assert enc.layer_weights is not None and enc.layer_weights.shape == (3,)  # CNN output + 2 layers

@@ -21,30 +21,8 @@ from a2v.recipes.image.config import AudioConfig, LossConfig
 
 def speech_hidden_states(speech: nn.Module, wav: torch.Tensor, lengths: torch.Tensor | None = None
                          ) -> tuple[torch.Tensor, torch.Tensor]:
-    """All hidden states of a SpeechEncoder's backbone.
-
-    wav: float32 (B,S) in [-1,1] at 16 kHz; lengths: (B,) valid samples (default S).
-    Returns (states float32 (L+1,B,T,D) at 50 Hz, frame mask bool (B,T), True = valid frame).
-    Input normalisation and attention mask follow the encoder's settings (as its forward does).
-    Gradients reach the backbone only when it is not frozen.
-    """
-    x = torch.as_tensor(wav, dtype=torch.float32, device=speech.device)
-    if x.ndim != 2:
-        raise InputError(f"audio encoder expects (B,S) waveforms, got shape {tuple(x.shape)}")
-    B, S = x.shape
-    if S < speech.receptive_field:
-        raise InputError(f"audio too short: {S} samples < {speech.receptive_field} (25 ms at 16 kHz)")
-    lengths = torch.full((B,), S, device=x.device) if lengths is None else lengths.to(x.device).long()
-    valid = (torch.arange(S, device=x.device)[None] < lengths[:, None]).to(x.dtype)  # (B,S)
-    x = speech._normalize(x, valid) if speech.do_normalize else x * valid  # (B,S)
-    mask = valid.long() if speech.use_attention_mask else None  # (B,S)
-    with torch.set_grad_enabled(torch.is_grad_enabled() and not speech.frozen):
-        out = speech.backbone(x, attention_mask=mask, output_hidden_states=True)
-    states = torch.stack(out.hidden_states, 0).float()  # L+1 x (B,T,D) -> (L+1,B,T,D)
-    T = states.shape[2]
-    keep = torch.arange(T, device=x.device)[None] < speech.frame_lengths(lengths)[:, None]  # (B,T)
-    keep[:, 0] |= True  # a clip shorter than one frame still pools its first frame
-    return states, keep
+    """All hidden states of a SpeechEncoder's backbone: see :meth:`a2v.encoders.SpeechEncoder.hidden_states`."""
+    return speech.hidden_states(wav, lengths)  # (B,S)->(L+1,B,T,D), (B,T)
 
 
 class AudioHead(nn.Module):
