@@ -19,6 +19,8 @@ import functools
 
 import numpy as np
 
+MEL_BLOCK_FRAMES = 2048  # frames per block in mel_power (about 20 s at 100 Hz)
+
 
 def _samples(ms: float, sr: int) -> int:
     return int(round(sr * ms / 1000.0))
@@ -28,20 +30,10 @@ def _next_pow2(n: int) -> int:
     return 1 << max(0, (n - 1).bit_length())
 
 
-def stft(
-    wav: np.ndarray,
-    sr: int = 16000,
-    win_ms: float = 25.0,
-    hop_ms: float = 10.0,
-    n_fft: int | None = None,
-    center: bool = True,
-) -> np.ndarray:
-    """Complex short-time Fourier transform with a periodic Hann window (no scaling).
-
-    wav: float32 (S,) at ``sr`` Hz. ``n_fft`` defaults to the next power of two >= the window
-    (512 for 25 ms at 16 kHz). Returns complex64 (T, n_fft // 2 + 1) at ``1000 / hop_ms`` Hz,
-    T as in the module docstring.
-    """
+def _framed(
+    wav: np.ndarray, sr: int, win_ms: float, hop_ms: float, n_fft: int | None, center: bool
+) -> tuple[np.ndarray, np.ndarray, int]:
+    """(frames view (T,frame_len) of the padded signal, window (frame_len,), n_fft): no copy."""
     from scipy.signal import get_window
 
     x = np.asarray(wav, dtype=np.float32)
@@ -61,9 +53,27 @@ def stft(
         frame_len = win  # frames are win samples, zero-padded to n_fft by the FFT
         window = window[:win]
     if x.size < frame_len:
-        return np.zeros((0, n_fft // 2 + 1), np.complex64)
+        return np.zeros((0, frame_len), np.float32), window, n_fft
     # Framing is two lines of numpy; scipy's ShortTimeFFT pads and places frames differently.
     frames = np.lib.stride_tricks.sliding_window_view(x, frame_len)[::hop]  # (S,)->(T,frame_len)
+    return frames, window, n_fft
+
+
+def stft(
+    wav: np.ndarray,
+    sr: int = 16000,
+    win_ms: float = 25.0,
+    hop_ms: float = 10.0,
+    n_fft: int | None = None,
+    center: bool = True,
+) -> np.ndarray:
+    """Complex short-time Fourier transform with a periodic Hann window (no scaling).
+
+    wav: float32 (S,) at ``sr`` Hz. ``n_fft`` defaults to the next power of two >= the window
+    (512 for 25 ms at 16 kHz). Returns complex64 (T, n_fft // 2 + 1) at ``1000 / hop_ms`` Hz,
+    T as in the module docstring.
+    """
+    frames, window, n_fft = _framed(wav, sr, win_ms, hop_ms, n_fft, center)  # (T,frame_len)
     spec = np.fft.rfft(frames * window, n=n_fft, axis=-1)  # (T,frame_len)->(T,n_fft//2+1)
     return spec.astype(np.complex64)
 
@@ -104,12 +114,18 @@ def mel_power(
     fmax_hz: float | None = None,
     htk: bool = False,
 ) -> np.ndarray:
-    """Mel power spectrogram |STFT|^2 @ filters: float32 (T, n_mels), T = 1 + S // hop."""
-    n_fft = n_fft or _next_pow2(_samples(win_ms, sr))
-    spec = stft(wav, sr, win_ms, hop_ms, n_fft, center=True)  # (S,)->(T,K)
-    power = np.abs(spec) ** 2  # (T,K)
+    """Mel power spectrogram |STFT|^2 @ filters: float32 (T, n_mels), T = 1 + S // hop.
+
+    Computed in blocks of ``MEL_BLOCK_FRAMES`` frames, so the complex spectrum of a long
+    recording is never held whole (memory stays flat for 10-minute inputs).
+    """
+    frames, window, n_fft = _framed(wav, sr, win_ms, hop_ms, n_fft, center=True)  # (T,n_fft)
     fb = mel_filterbank(sr, n_fft, n_mels, float(fmin_hz), float(fmax_hz or sr / 2), htk)  # (K,n_mels)
-    return (power @ fb).astype(np.float32)  # (T,K)->(T,n_mels)
+    out = np.empty((len(frames), n_mels), np.float32)
+    for a in range(0, len(frames), MEL_BLOCK_FRAMES):
+        spec = np.fft.rfft(frames[a : a + MEL_BLOCK_FRAMES] * window, n=n_fft, axis=-1)  # (b,n_fft)->(b,K)
+        out[a : a + MEL_BLOCK_FRAMES] = (spec.real**2 + spec.imag**2) @ fb  # (b,K)->(b,n_mels)
+    return out
 
 
 def log_mel(

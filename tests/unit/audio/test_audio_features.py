@@ -104,3 +104,16 @@ def test_repeat_to_length() -> None:
 def test_short_input_gives_zero_frames_uncentred() -> None:
     assert stft(np.zeros(100, np.float32), SR, center=False).shape == (0, 257)
     assert mfcc(np.zeros(100, np.float32), SR).shape == (1, 13)  # centred: 1 + 100 // 160
+
+
+def test_mel_power_in_blocks_equals_one_pass(monkeypatch):
+    import a2v.audio.features as feat
+
+    rng = np.random.default_rng(3)
+    wav = (0.1 * rng.standard_normal(16000 * 3)).astype(np.float32)  # 301 frames
+    monkeypatch.setattr(feat, "MEL_BLOCK_FRAMES", 64)  # 5 blocks, the last one partial
+    fb = feat.mel_filterbank(16000, 512, 40, 0.0, 8000.0, False)
+    ref = (np.abs(feat.stft(wav, 16000)) ** 2) @ fb  # (T,K)->(T,40) whole spectrum at once
+    got = feat.mel_power(wav, 16000, n_mels=40)
+    assert got.shape == (301, 40)
+    np.testing.assert_allclose(got, ref, rtol=1e-4, atol=1e-7)
