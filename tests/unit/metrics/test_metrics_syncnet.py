@@ -151,3 +151,28 @@ def test_face_crop_geometry_matches_run_pipeline():
     # a face at the border is padded with grey 110
     edge = crop_face(frame, 5.0, 5.0, 25.0)
     assert edge.shape == (224, 224, 3) and (edge[:20, :20] == 110).all()
+
+
+def test_video_without_face_is_a_clear_error(tmp_path):
+    from a2v.metrics.syncnet import lse_scores
+    from a2v.video import write_video
+
+    frames = [np.full((64, 64, 3), 128, np.uint8)] * 10
+    write_video(tmp_path / "blank.mp4", frames, fps=25, audio=np.zeros(6400, np.float32))
+    with pytest.raises(InputError, match="no face found"):
+        lse_scores(tmp_path / "blank.mp4", SyncNet().eval(), progress=False, detect_every_frames=5)
+
+
+@pytest.mark.slow
+def test_lse_scores_on_a_grid_clip(grid_clips):
+    """Full path on real video with random weights: face track, crops, MFCC, windows, scores."""
+    from a2v.metrics.syncnet import lse_scores
+
+    torch.manual_seed(0)
+    res = lse_scores(grid_clips[0], SyncNet().eval(), vshift=15, progress=False, detect_every_frames=10)
+    assert set(res) == {"lse_d", "lse_c", "offset_frames", "lse_n_frames", "lse_face_frames", "lse_windows"}
+    assert 70 <= res["lse_n_frames"] <= 75  # 3 s at 25 fps, cut to the audio length
+    assert res["lse_face_frames"] == res["lse_n_frames"]
+    assert res["lse_windows"] == res["lse_n_frames"] - 5
+    assert -15 <= res["offset_frames"] <= 15
+    assert res["lse_d"] > 0 and res["lse_c"] >= 0
