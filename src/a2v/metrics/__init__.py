@@ -6,6 +6,10 @@
 - perceptual: :func:`build_lpips`, :func:`lpips_distance` (backbone weights from disk)
 - distribution: :func:`frechet_distance`, :func:`gaussian_stats`, :func:`build_fid`, :func:`fid`,
   :func:`load_i3d`, :func:`i3d_features`, :func:`fvd`
+- sync (import the module): mouth opening vs loudness correlation at the best lag, no weights
+  (:func:`a2v.metrics.sync.measure_video_sync`)
+- syncnet (import the module): LSE-C / LSE-D through SyncNet weights given on disk
+  (:func:`a2v.metrics.syncnet.load_syncnet`, :func:`a2v.metrics.syncnet.lse_scores`)
 - weights: where weights live offline (torch hub checkpoints, Hugging Face cache)
 
 Optional packages (torchmetrics, lpips, torch-fidelity) are imported only when used.
