@@ -1,35 +1,52 @@
-"""Tongue sampling benchmark: quality vs NFE (Gaussian data, exact denoiser) and seconds per generated second of video.
+"""Tongue sampling benchmark: quality vs NFE, and seconds of compute per generated second of UTI video.
 
-    python benchmarks/tongue_sampling.py [--size 64] [--frames 60]
+    python benchmarks/tongue_sampling.py [--seconds 1.0] [--device cuda|cpu] [--threads N]
 
-Writes benchmarks/results/tongue_sampling.json; runs on CUDA when present, else CPU.
+1. Quality vs NFE: EDM deterministic Heun (Algorithm 1) and Euler on the Karras schedule
+   (sigma 160 -> 0.002, rho 7) with the exact denoiser of N(0, 0.25^2) data, whose probability
+   flow ODE has the closed-form solution x * sd / sqrt(sd^2 + sigma_max^2): the max relative
+   error of the final sample is the sampler's discretisation error alone.
+2. Speed, end to end through :class:`TonguePipeline.generate` (log-mel condition, both cascade
+   stages, cyclic windows): the tiny config on this device; the paper config (64 -> 112 px
+   cascade, 16-frame windows, 4-frame overlap) end to end on CUDA. On CPU one paper-size network
+   evaluation takes tens of seconds, so there we time one NFE of each stage on one window and
+   extrapolate: s per video s = (fps / (clip - overlap)) windows * NFE * (t_stage0 + t_stage1).
+   Weights are random (speed does not depend on them); the paper's wav2vec2 / BERT encoders
+   run once per utterance, not per NFE, and are left out (their weights are not needed here).
+
+Writes benchmarks/results/tongue_sampling_<device>.json; uses CUDA when present unless --device says otherwise.
 """
 
 from __future__ import annotations
 
 import argparse
 import math
+import os
+import platform
 import time
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from a2v.config import load_config
 from a2v.diffusion import karras_sigmas, prior_sample, sample_euler, sample_heun
 from a2v.io import write_json_atomic
 from a2v.recipes.tongue.config import TongueConfig
-from a2v.recipes.tongue.model import build_denoiser
-from a2v.recipes.tongue.sample import cyclic_sample
+from a2v.recipes.tongue.model import ConditionEncoder, build_denoiser
+from a2v.recipes.tongue.pipeline import TonguePipeline
+
+CONFIGS = Path(__file__).resolve().parents[1] / "configs" / "tongue"
 
 
 def quality_vs_nfe() -> list[dict]:
     """Max relative error of the final sample vs the exact PF-ODE solution for N(0, 0.25^2) data."""
     sd, smax = 0.25, 160.0
-    den = lambda x, s, c=None: x * sd**2 / (sd**2 + s.reshape(-1, 1) ** 2)  # noqa: E731
-    x = prior_sample((1000, 1), karras_sigmas(1, 0.002, smax), torch.Generator().manual_seed(0)).double()
-    exact = x * sd / math.sqrt(sd**2 + smax**2)
+    den = lambda x, s, c=None: x * sd**2 / (sd**2 + s.reshape(-1, 1) ** 2)  # noqa: E731  # exact D for N(0, sd^2)
+    x = prior_sample((1000, 1), karras_sigmas(1, 0.002, smax), torch.Generator().manual_seed(0)).double()  # (1000,1)
+    exact = x * sd / math.sqrt(sd**2 + smax**2)  # PF-ODE solution from sigma_max to 0
     rows = []
-    for n in (4, 8, 16, 32, 64):
+    for n in (2, 4, 8, 16, 32, 64):
         sig = karras_sigmas(n, 0.002, smax, dtype=torch.float64)
         for name, fn, nfe in (("heun", sample_heun, 2 * n - 1), ("euler", sample_euler, n)):
             err = ((fn(den, x, sig) - exact).abs() / exact.abs()).max().item()
@@ -37,34 +54,102 @@ def quality_vs_nfe() -> list[dict]:
     return rows
 
 
-def speed(size: int, frames: int, device: str) -> list[dict]:
-    cfg = load_config(TongueConfig, Path(__file__).parents[1] / "configs/tongue/paper.yaml",
-                      ["cascade.enabled=false", f"image_size_px={size}"])
-    den = build_denoiser(cfg, 1024, 768, 0).to(device).eval()
-    feats = torch.randn(1, frames, 1024, device=device)
+def _sync(device: str) -> None:
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+
+
+def _pipeline(preset: str, steps: int, device: str) -> TonguePipeline:
+    """Random-weight cascade of ``configs/tongue/<preset>.yaml`` with the log-mel condition (80 bands)."""
+    cfg = load_config(TongueConfig, CONFIGS / f"{preset}.yaml",
+                      ["cond.audio_features=logmel", "cond.use_text=false", f"sampler.steps={steps}"])
+    enc = ConditionEncoder(cfg.cond)
+    torch.manual_seed(0)
+    stages = [build_denoiser(cfg, enc.audio_dim, None, i) for i in range(cfg.num_stages)]
+    return TonguePipeline(cfg, stages, enc, conditional=True, device=device)
+
+
+def end_to_end(preset: str, seconds: float, steps_list: tuple[int, ...], device: str) -> list[dict]:
+    """Seconds per generated second of video, measured on one ``seconds``-long utterance per step count."""
+    wav = (0.1 * np.random.default_rng(0).standard_normal(int(seconds * 16000))).astype(np.float32)  # (S,)
     rows = []
-    for steps in (4, 18):
-        s = load_config(TongueConfig, None, [f"sampler.steps={steps}", f"image_size_px={size}"]).sampler
+    for steps in steps_list:
+        pipe = _pipeline(preset, steps, device)
+        pipe.generate(wav[:1600], progress=False)  # warm-up (kernels, allocator)
+        _sync(device)
         t = time.perf_counter()
-        cyclic_sample(den, lambda a, b: den.net.encode_condition(feats[:, a:b]), frames, size, cfg.data.clip_frames,
-                      s, cfg.edm, torch.Generator().manual_seed(0), device=device)
-        if device == "cuda":
-            torch.cuda.synchronize()
+        video = pipe.generate(wav, progress=False)  # (F,S,S)
+        _sync(device)
         sec = time.perf_counter() - t
-        rows.append({"device": device, "size_px": size, "steps": steps, "frames": frames,
-                     "s_per_video_s": sec / (frames / cfg.data.fps)})
+        c = pipe.cfg
+        rows.append({"preset": preset, "device": device, "steps": steps, "nfe_per_window": 2 * steps - 1,
+                     "frames": int(video.shape[0]), "size_px": int(video.shape[1]), "fps": c.data.fps,
+                     "clip_frames": c.data.clip_frames, "overlap_frames": c.sampler.overlap_frames,
+                     "seconds": sec, "s_per_video_s": sec / (video.shape[0] / c.data.fps), "extrapolated": False})
+    return rows
+
+
+@torch.no_grad()
+def per_nfe(preset: str, device: str, repeats: int = 1) -> dict:
+    """Seconds of one network evaluation of each cascade stage on one window (paper sizes)."""
+    pipe = _pipeline(preset, 18, device)
+    c = pipe.cfg
+    out = {}
+    for i, den in enumerate(pipe.stages):
+        size = c.stage_size(i)
+        for frames in (2, c.data.clip_frames):  # the 2-frame call warms up; the full window is timed
+            x = torch.randn(1, 1, frames, size, size, device=device)  # (1,1,F,S,S)
+            f_c = den.net.encode_condition(torch.randn(1, frames, pipe.encoder.audio_dim, device=device))  # (1,F,D)
+            kw = {"lowres": x, "aug_level": torch.zeros(1, device=device)} if den.net.uses_lowres else {}
+            sig = torch.ones(1, device=device)
+            _sync(device)
+            t = time.perf_counter()
+            for _ in range(repeats if frames > 2 else 1):
+                den(x, sig, f_c, **kw)
+            _sync(device)
+            out[f"stage{i}_{size}px_s_per_nfe"] = (time.perf_counter() - t) / (repeats if frames > 2 else 1)
+    return out
+
+
+def paper_extrapolated(device: str, steps_list: tuple[int, ...]) -> list[dict]:
+    """Paper cascade, long utterances: windows per video second * NFE * (stage-0 + stage-1 s per NFE)."""
+    t = per_nfe("paper", device)
+    c = load_config(TongueConfig, CONFIGS / "paper.yaml")
+    windows_per_s = c.data.fps / (c.data.clip_frames - c.sampler.overlap_frames)
+    rows = []
+    for steps in steps_list:
+        nfe = 2 * steps - 1
+        rows.append({"preset": "paper", "device": device, "steps": steps, "nfe_per_window": nfe,
+                     "windows_per_video_s": windows_per_s, **t,
+                     "s_per_video_s": windows_per_s * nfe * sum(t.values()), "extrapolated": True})
     return rows
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--size", type=int, default=64)
-    ap.add_argument("--frames", type=int, default=60)
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--seconds", type=float, default=1.0, help="length of the utterance generated end to end")
+    ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    ap.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = torch's default)")
     a = ap.parse_args()
-    device = "cuda" if torch.cuda.is_available() else "cpu"
-    out = {"quality_vs_nfe": quality_vs_nfe(), "speed": speed(a.size, a.frames, device)}
-    write_json_atomic(Path(__file__).parent / "results" / "tongue_sampling.json", out)
-    print(out)
+    dev = a.device
+    if a.threads > 0:
+        torch.set_num_threads(a.threads)
+    load_before = os.getloadavg()[0]  # on a shared CPU other work slows torch's threads (spin-waits): recorded
+    t0 = time.perf_counter()
+    rows = end_to_end("tiny", a.seconds, (4, 18), dev)
+    if dev.startswith("cuda"):
+        rows += end_to_end("paper", a.seconds, (4, 18), dev)
+    else:
+        rows += paper_extrapolated(dev, (4, 18))
+    name = torch.cuda.get_device_name(dev) if dev.startswith("cuda") else platform.processor() or platform.machine()
+    out = {"device": dev, "device_name": name, "torch": torch.__version__, "threads": torch.get_num_threads(),
+           "load_avg_1min": [load_before, os.getloadavg()[0]],
+           "quality_vs_nfe": quality_vs_nfe(), "speed": rows, "wall_s": time.perf_counter() - t0}
+    path = Path(__file__).parent / "results" / f"tongue_sampling_{dev.split(':')[0]}.json"
+    write_json_atomic(path, out)
+    for r in out["speed"]:
+        print({k: round(v, 4) if isinstance(v, float) else v for k, v in r.items()})
+    print(f"wrote {path} in {out['wall_s']:.0f} s")
 
 
 if __name__ == "__main__":
