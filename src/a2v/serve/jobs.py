@@ -130,13 +130,12 @@ def run_lipsync(
     using the uploaded clip (if any) as the template.
     """
     audio_path = check_upload(audio, "audio", cfg)
-    if model in ("", None, DEFAULT_MODEL):
-        check_upload(face, "face", cfg)
+    default = model in ("", None, DEFAULT_MODEL)
+    face_path = check_upload(face, "face", cfg) if default else None  # before the (slow) audio decode
     wav = load_speech(audio_path, cfg)
     out = out_dir / "talking_face.mp4"
     device = resolve_device(cfg.device)
-    if model in ("", None, DEFAULT_MODEL):
-        face_path = check_upload(face, "face", cfg)
+    if default:
         from a2v.recipes.lipsync.driven.generate import generate_driven
 
         report = generate_driven(
