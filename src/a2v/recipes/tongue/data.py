@@ -103,7 +103,10 @@ def load_utterance(path: Path, cfg: DataConfig) -> Utterance:
 
         info = probe(path)
         fps = cfg.fps or float(info.fps)
-        frames = np.stack([f.mean(axis=2).round().astype(np.uint8) for f in read_frames(path, fps=fps)])  # (F,H,W)
+        gray = [f.mean(axis=2).round().astype(np.uint8) for f in read_frames(path, fps=fps)]  # F x (H,W)
+        if not gray:
+            raise InputError(f"{path}: no video frames could be decoded; re-encode the file (e.g. with ffmpeg)")
+        frames = np.stack(gray)  # (F,H,W)
         wav = load_audio(path, sr=cfg.sample_rate_hz)  # (S,)
         return Utterance(path.stem, frames, wav, fps, text)
     raise InputError(f"{path}: not an ultrasound (.ult) or video file")
