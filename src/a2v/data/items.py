@@ -32,7 +32,8 @@ from typing import Any
 
 import numpy as np
 
-from a2v.data.prepare import DropItem, PrepareConfig, resolve_device
+from a2v.data.prepare import DropItem, PrepareConfig
+from a2v.device import resolve_device
 from a2v.errors import InputError
 
 

@@ -179,17 +179,6 @@ def resolve_worker(num_shards: int, shard_index: int, env: dict[str, str] | None
     return num_shards, shard_index
 
 
-def resolve_device(device: str) -> str:
-    """'auto' -> 'cuda:<LOCAL_RANK>' when CUDA is available, else 'cpu'; other values unchanged."""
-    if device != "auto":
-        return device
-    import torch
-
-    if torch.cuda.is_available():
-        return f"cuda:{int(os.environ.get('LOCAL_RANK', '0')) % torch.cuda.device_count()}"
-    return "cpu"
-
-
 def _output_dir(out_dir: str | Path) -> Path:
     """Create the dataset folder; InputError when it is a file or a non-empty folder of something else."""
     out = Path(out_dir)

@@ -14,6 +14,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from a2v.device import resolve_device
 from a2v.errors import InputError
 from a2v.serve.config import AUDIO_EXTENSIONS, IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, ServeConfig
 
@@ -83,14 +84,6 @@ def load_speech(path: Path, cfg: ServeConfig) -> tuple[Any, int]:
     if len(wav) > cfg.max_audio_s * AUDIO_SR:
         raise InputError(f"{path.name}: {len(wav) / AUDIO_SR:.0f} s of audio is over the {cfg.max_audio_s:.0f} s limit")
     return wav, AUDIO_SR
-
-
-def resolve_device(device: str) -> str:
-    if device != "auto":
-        return device
-    import torch
-
-    return "cuda" if torch.cuda.is_available() else "cpu"
 
 
 def list_models(models_dir: Path | None, recipe: str) -> list[str]:

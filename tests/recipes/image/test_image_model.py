@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from conftest import tone
+from image_testutil import tone
 
 from a2v.config import replace
 from a2v.errors import ConfigError, MissingWeightsError

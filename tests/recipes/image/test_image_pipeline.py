@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 import torch
-from conftest import tone
+from image_testutil import tone
 
 from a2v.config import replace
 from a2v.errors import InputError, MissingWeightsError

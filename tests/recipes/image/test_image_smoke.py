@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import tone
+from image_testutil import tone
 from typer.testing import CliRunner
 
 from a2v.recipes.image.cli import app, prepare

@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from a2v.cliutil import ConfigOpt, ResumeOpt, SetOpt, console
+from a2v.device import resolve_device
 
 app = typer.Typer(
     help="Any sound to a picture: a WavLM audio encoder trained with momentum contrast against a frozen "
@@ -24,12 +25,6 @@ def _config(config: Path | None, set_: list[str] | None):
     from a2v.recipes.image.config import ImageConfig
 
     return recipe_config(ImageConfig, "image", config, set_)
-
-
-def _device() -> str:
-    import torch
-
-    return "cuda" if torch.cuda.is_available() else "cpu"
 
 
 def prepare(input: list[Path], output: Path, num_shards: int = 1, shard_index: int = -1, config: Path | None = None,
@@ -90,7 +85,7 @@ def generate(
 
     if output.suffix.lower() != ".png":
         raise InputError(f"--output must be a .png file, got {output}")
-    pipe = ImagePipeline.from_pretrained(model, _device(), overrides=set_)
+    pipe = ImagePipeline.from_pretrained(model, resolve_device(), overrides=set_)
     picture = pipe.generate(require_file(audio, "audio file"), steps=steps, init_image=init_image, video=video,
                             seed=seed, progress=progress)
     console.print(f"wrote {write_png(output, picture)} ({picture.shape[1]}x{picture.shape[0]})"
@@ -115,7 +110,7 @@ def evaluate(
     from a2v.recipes.image.evaluate import format_metrics
     from a2v.recipes.image.pipeline import ImagePipeline
 
-    pipe = ImagePipeline.from_pretrained(model, _device(), overrides=set_)
+    pipe = ImagePipeline.from_pretrained(model, resolve_device(), overrides=set_)
     metrics = run(pipe, data, out, split=split, two_afc=two_afc, progress=progress)
     console.print(format_metrics(metrics))
     console.print(f"written to {out / 'metrics.json'}")

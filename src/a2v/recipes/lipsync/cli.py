@@ -11,6 +11,7 @@ from typing import Annotated
 import typer
 
 from a2v.cliutil import ConfigOpt, ResumeOpt, SetOpt, console, recipe_config
+from a2v.device import resolve_device
 from a2v.errors import InputError
 
 app = typer.Typer(
@@ -29,14 +30,6 @@ def _config(config: Path | None, sets: list[str] | None, preset: str):  # noqa: 
     if preset not in ("paper", "tiny"):
         raise InputError(f"--preset must be paper or tiny, not '{preset}'")
     return recipe_config(LipSyncConfig, "lipsync", config, sets, preset)
-
-
-def _device(device: str) -> str:
-    if device != "auto":
-        return device
-    import torch
-
-    return "cuda" if torch.cuda.is_available() else "cpu"
 
 
 @app.command()
@@ -164,13 +157,13 @@ def generate(
 
         report = generate_driven(
             face, audio, output, transcript=transcript, fps=fps, mode=mode, motion_scale=motion_scale, blink=blink,
-            seed=seed, device=_device(device), progress=progress, language=language, detector=detector,
+            seed=seed, device=resolve_device(device), progress=progress, language=language, detector=detector,
         )
     else:
         from a2v.audio import load_audio
         from a2v.recipes.lipsync.pipeline import LipSyncPipeline
 
-        pipe = LipSyncPipeline.from_pretrained(model, device=_device(device))
+        pipe = LipSyncPipeline.from_pretrained(model, device=resolve_device(device))
         report = pipe.generate(load_audio(audio, sr=16000), output, template=template or face, progress=progress)
     console.print(f"wrote {output}")
     console.print(json.dumps(report, indent=1, default=str)[:2000])

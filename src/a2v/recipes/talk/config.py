@@ -157,10 +157,3 @@ class TalkConfig:
         return (len(self.latents.layers) * w_dim, *self.vae.hidden_dims, self.vae.latent_dim)
 
 
-def resolve_device(device: str) -> str:
-    """"auto" -> "cuda" when CUDA is present, else "cpu"; other values unchanged."""
-    if device != "auto":
-        return device
-    import torch
-
-    return "cuda" if torch.cuda.is_available() else "cpu"

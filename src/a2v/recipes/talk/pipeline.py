@@ -109,8 +109,8 @@ class TalkPipeline:
         """
         from safetensors.torch import load_file
 
+        from a2v.device import resolve_device
         from a2v.gan.stylegan import SmallStyleGenerator, load_generator
-        from a2v.recipes.talk.config import resolve_device
 
         d = Path(path).expanduser()
         cfg_path = d / CONFIG_FILE

@@ -19,10 +19,11 @@ from typing import Any
 import torch
 from torch import nn
 
+from a2v.device import resolve_device
 from a2v.errors import ConfigError, InputError
 from a2v.io import write_json_atomic
 from a2v.nn.vae import MLPVAE, vae_loss
-from a2v.recipes.talk.config import TalkConfig, resolve_device
+from a2v.recipes.talk.config import TalkConfig
 from a2v.recipes.talk.data import (
     Clip,
     FrameDataset,
