@@ -46,5 +46,23 @@ def recipe_config(cls: type[T], recipe: str, config: Path | None, sets: list[str
     return load_config(cls, path, sets or [])
 
 
+def progress_bar(label: str, *extra: str, enabled: bool = True) -> Any:
+    """A rich progress bar on the a2v console: ``label``, bar, done/total, ``extra`` text columns
+    (e.g. ``"kept {task.fields[kept]}"``), elapsed time and ETA. Use as a context manager."""
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    return Progress(
+        TextColumn(label), BarColumn(), MofNCompleteColumn(), *(TextColumn(e) for e in extra),
+        TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(), console=console, disable=not enabled,
+    )
+
+
 def info(msg: str, **kw: Any) -> None:
     console.print(msg, **kw)

@@ -227,28 +227,9 @@ def _check_config(out_dir: Path, cfg: PrepareConfig) -> None:
 
 
 def _progress(enabled: bool):  # noqa: ANN202 - rich Progress
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
+    from a2v.cliutil import progress_bar
 
-    from a2v.cliutil import console
-
-    return Progress(
-        TextColumn("[bold]prepare"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("kept {task.fields[kept]} dropped {task.fields[dropped]}"),
-        TimeElapsedColumn(),
-        TextColumn("ETA"),
-        TimeRemainingColumn(),
-        console=console,
-        disable=not enabled,
-    )
+    return progress_bar("[bold]prepare", "kept {task.fields[kept]} dropped {task.fields[dropped]}", enabled=enabled)
 
 
 def summarize(out_dir: Path, total: int) -> dict[str, Any]:
