@@ -17,7 +17,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from a2v.errors import InputError
 from a2v.metrics.weights import find_checkpoint
 
 # torchvision VGG19_Weights.IMAGENET1K_V1, named as torch.hub saves it in <hub dir>/checkpoints
@@ -41,19 +40,10 @@ def load_vgg19_trunk(path: str | os.PathLike) -> nn.Sequential:
 
     The file may hold the full model (``features.*`` + ``classifier.*``) or only ``features.*``.
     """
-    trunk = vgg19_trunk()
-    state = torch.load(path, map_location="cpu", weights_only=True)
-    if not isinstance(state, dict):
-        raise InputError(f"{path} is not a state dict of torchvision VGG19 weights")
-    needed = {k for k in trunk.state_dict()}
-    feats = {k.removeprefix("features."): v for k, v in state.items() if k.startswith("features.")}
-    feats = {k: v for k, v in feats.items() if k in needed}  # conv5_2..conv5_4 are not used
-    try:
-        trunk.load_state_dict(feats, strict=True)
-    except RuntimeError as e:
-        first = str(e).splitlines()[0]
-        raise InputError(f"{path} does not hold torchvision VGG19 weights ({first})") from e
-    return trunk
+    from a2v.metrics.weights import load_features_state
+
+    # conv5_2..conv5_4 of the file are not part of the trunk
+    return load_features_state(vgg19_trunk(), path, "torchvision VGG19 weights", only_needed=True)
 
 
 class VGGPerceptualLoss(nn.Module):

@@ -37,17 +37,10 @@ def _backbone_features(net: str, path: os.PathLike) -> nn.Sequential:
     """
     import torchvision
 
+    from a2v.metrics.weights import load_features_state
+
     features = getattr(torchvision.models, _TV_BUILDERS[net])(weights=None).features
-    state = torch.load(path, map_location="cpu", weights_only=True)
-    if not isinstance(state, dict):
-        raise InputError(f"{path} is not a state dict of torchvision {_TV_BUILDERS[net]} weights")
-    feats = {k.removeprefix("features."): v for k, v in state.items() if k.startswith("features.")}
-    try:
-        features.load_state_dict(feats, strict=True)
-    except RuntimeError as e:
-        first = str(e).splitlines()[0]
-        raise InputError(f"{path} does not hold torchvision {_TV_BUILDERS[net]} weights ({first})") from e
-    return features
+    return load_features_state(features, path, f"torchvision {_TV_BUILDERS[net]} weights")
 
 
 def _copy_backbone(lpips_net: nn.Module, features: nn.Sequential) -> int:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 from a2v.errors import MissingWeightsError
 
@@ -75,3 +76,30 @@ def find_checkpoint(filename: str, weights_path: str | os.PathLike | None, what:
             f"{what} needs the weights {filename} in {p.parent}; copy it there or pass its path (no download is attempted)"
         )
     return p
+
+
+def load_features_state(features: Any, path: str | os.PathLike, what: str, only_needed: bool = False) -> Any:
+    """Fill a torchvision ``.features`` trunk (nn.Sequential) from the state dict file at ``path``.
+
+    The file may hold the full torchvision model (``features.*`` + ``classifier.*``) or only
+    ``features.*``. ``only_needed``: the trunk is a prefix of the network; its later layers'
+    weights in the file are ignored. Loaded with ``weights_only=True``; a file that is not such a
+    state dict is an InputError naming ``what`` (e.g. "torchvision VGG19 weights").
+    """
+    import torch
+
+    from a2v.errors import InputError
+
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    if not isinstance(state, dict):
+        raise InputError(f"{path} is not a state dict of {what}")
+    feats = {k.removeprefix("features."): v for k, v in state.items() if k.startswith("features.")}
+    if only_needed:
+        needed = set(features.state_dict())
+        feats = {k: v for k, v in feats.items() if k in needed}
+    try:
+        features.load_state_dict(feats, strict=True)
+    except RuntimeError as e:
+        first = str(e).splitlines()[0]
+        raise InputError(f"{path} does not hold {what} ({first})") from e
+    return features
