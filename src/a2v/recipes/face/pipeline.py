@@ -15,6 +15,7 @@ import torch
 import torch.nn.functional as F
 
 from a2v.config import from_dict, save_json
+from a2v.device import resolve_device
 from a2v.diffusion.ddpm import ddpm_sample, make_scheduler
 from a2v.errors import InputError, MissingWeightsError
 from a2v.recipes.face.config import FaceConfig
@@ -26,7 +27,7 @@ from a2v.recipes.face.voice_encoder import VoiceEncoder, n_freq_bins
 
 
 def default_device() -> torch.device:
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(resolve_device("auto"))
 
 
 class FacePipeline:

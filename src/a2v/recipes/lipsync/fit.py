@@ -19,9 +19,8 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-import torch
-
 from a2v.config import to_dict
+from a2v.device import resolve_device
 from a2v.errors import InputError
 from a2v.io import write_json_atomic
 from a2v.recipes.lipsync.config import LipSyncConfig, Stage2Config
@@ -126,8 +125,7 @@ def fit_person(
     if (out / "pipeline.json").exists():
         raise InputError(f"{out} already holds a fitted pipeline: choose a new output folder or delete it")
     stage2 = stage2 or cfg.stage2
-    if device == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
+    device = resolve_device(device)
     work = out / "work"
     tcfg = replace(stage2.template, fps=cfg.data.video_fps)
     template = prepare_template(src, tcfg, device=device, progress=progress)

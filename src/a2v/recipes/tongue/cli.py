@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from a2v.cliutil import ConfigOpt, ResumeOpt, SetOpt, console
+from a2v.device import resolve_device
 
 app = typer.Typer(
     help="Speech (+ transcript) to ultrasound tongue imaging video: cascaded EDM video diffusion "
@@ -62,14 +63,12 @@ def train(
 
     Example: a2v tongue train -d data/tongue -o runs/tongue -c configs/tongue/tiny.yaml
     """
-    import torch
-
     from a2v.recipes.tongue.model import ConditionEncoder
     from a2v.recipes.tongue.pipeline import TonguePipeline
     from a2v.recipes.tongue.train import train_tongue
 
     cfg = _config(config, set_)
-    device = "cpu" if cfg.train.cpu or not torch.cuda.is_available() else "cuda"
+    device = "cpu" if cfg.train.cpu else resolve_device("auto")
     enc = ConditionEncoder.from_config(cfg.cond, device)
     stages = list(range(cfg.num_stages)) if stage == "all" else [int(stage)]
     for s in stages:
@@ -95,13 +94,11 @@ def generate(
 
     Example: a2v tongue generate -m runs/tongue/pipeline -a speech.wav --text "a sentence" -o tongue.mp4
     """
-    import torch
-
     from a2v.errors import require_file
     from a2v.recipes.tongue.data import load_utterance
     from a2v.recipes.tongue.pipeline import TonguePipeline
 
-    device = "cuda" if torch.cuda.is_available() else "cpu"
+    device = resolve_device("auto")
     pipe = TonguePipeline.from_pretrained(model, device, overrides=set_)
     video = pipe.generate(require_file(audio, "audio file"), text, seed, progress=progress)
     ref = load_utterance(reference, pipe.cfg.data).frames if reference is not None else None
@@ -120,13 +117,11 @@ def evaluate(
 
     Example: a2v tongue evaluate -m runs/a64/pipeline -m runs/at112/pipeline -d data/tongue
     """
-    import torch
-
     from a2v.io import write_json_atomic
     from a2v.recipes.tongue.evaluate import evaluate_pipeline, print_table
     from a2v.recipes.tongue.pipeline import TonguePipeline
 
-    device = "cuda" if torch.cuda.is_available() else "cpu"
+    device = resolve_device("auto")
     results, flat = {}, {}
     for m in model:
         pipe = TonguePipeline.from_pretrained(m, device)
