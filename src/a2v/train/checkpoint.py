@@ -4,7 +4,7 @@ Layout of a run folder::
 
     out_dir/config.json                       resolved run config
     out_dir/checkpoints/step_000100/
-        <module>.safetensors                  weights of each Task module
+        <module>.safetensors                  weights and buffers of each Task module and state module
         ema_<module>.safetensors              EMA weights (when train.ema_decay > 0)
         optim_<name>.pt, sched_<name>.pt      torch.save of state dicts (load: weights_only=True)
         state.json                            step, epoch, batch_in_epoch, metrics, RNG per rank, config

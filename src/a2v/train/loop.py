@@ -9,6 +9,12 @@ when the task returned ``{"loss": ...}`` does the backward, clipping and optimiz
 scheduler steps itself. After each update: EMA, logging (``metrics.jsonl``, TensorBoard,
 progress bar), evaluation, samples and checkpoints at their ``*_every`` steps.
 
+``Task.modules()`` go through ``accelerator.prepare`` (DDP with several processes, which
+needs trainable parameters in each); ``Task.state_modules()`` (momentum encoders, queues)
+are only moved to the device and set to rank 0's values, then saved, restored and put in
+eval mode for ``evaluate``/``sample`` like the others; the task keeps them equal across
+ranks (momentum updates from the synchronised weights, ``ctx.gather`` before enqueueing).
+
 Resume is exact: a checkpoint holds the weights, EMA, optimizer, scheduler and fp16
 loss-scaler states, the RNG of python/numpy/torch on every rank and the data position
 ``(epoch, batch_in_epoch)``; the batch order is a pure function of ``(seed, epoch)``
@@ -121,6 +127,8 @@ def fit(task: Task, train_data: Any, cfg: TrainConfig, out_dir: str | Path, *, e
     if resume_dir is None:
         set_seed(cfg.seed, device_specific=True)  # seed + rank
     modules = {ck.check_name(n): m for n, m in task.modules().items()}
+    states = {ck.check_name(n): m for n, m in task.state_modules().items()}
+    _check_modules(modules, states, acc.num_processes)
     optimizers = {ck.check_name(n): o for n, o in task.optimizers(modules, cfg).items()}
     schedulers = dict(task.schedulers(optimizers, cfg))
     if not optimizers:
@@ -129,7 +137,11 @@ def fit(task: Task, train_data: Any, cfg: TrainConfig, out_dir: str | Path, *, e
     prepared = prepared if isinstance(prepared, tuple | list) else [prepared]
     wrapped = dict(zip(modules, prepared[:len(modules)], strict=True))
     opts = dict(zip(optimizers, prepared[len(modules):], strict=True))
-    raw = {n: acc.unwrap_model(m) for n, m in wrapped.items()}
+    for m in states.values():
+        m.to(acc.device)
+        if acc.num_processes > 1:
+            _broadcast_from_main(m)
+    raw = {**{n: acc.unwrap_model(m) for n, m in wrapped.items()}, **states}
     ema_names = task.ema_modules if task.ema_modules is not None else tuple(modules)
     emas = {n: EMA(raw[n], cfg.ema_decay, cfg.ema_warmup) for n in ema_names} if cfg.ema_decay > 0 else {}
 
@@ -172,7 +184,7 @@ def fit(task: Task, train_data: Any, cfg: TrainConfig, out_dir: str | Path, *, e
                 f"(not a multiple of batch_size={cfg.batch_size}; other ones each epoch when shuffled)")
         ck.prune(ckpt_root, 0, set())  # removes leftover .tmp_* of a crashed save
     log = RunLog(out_dir, main, cfg.max_steps, step, cfg.tensorboard, progress)
-    ctx = StepContext(acc, cfg, wrapped, opts, schedulers, emas)
+    ctx = StepContext(acc, cfg, wrapped, opts, schedulers, emas, states)
     window: dict[str, list[torch.Tensor]] = {}
     train_metrics: dict[str, float] = {}
     last_ckpt = ck.latest_checkpoint(out_dir)
@@ -238,8 +250,8 @@ def fit(task: Task, train_data: Any, cfg: TrainConfig, out_dir: str | Path, *, e
         if final or new_best or (cfg.ckpt_every and step % cfg.ckpt_every == 0):
             last_ckpt = save(step, new_best)
 
-    for m in raw.values():
-        m.train()
+    for n in wrapped:
+        raw[n].train()
     micro = 0
     done = step >= cfg.max_steps
     try:
@@ -292,6 +304,27 @@ def fit(task: Task, train_data: Any, cfg: TrainConfig, out_dir: str | Path, *, e
         log.close()
     best_dir = ckpt_root / best["dir"] if best else None
     return TrainResult(step, out_dir, last_ckpt, best_dir, train_metrics, eval_metrics)
+
+
+def _check_modules(modules: dict[str, Any], states: dict[str, Any], num_processes: int) -> None:
+    """Names unique over ``modules``/``state_modules``; with DDP every trained module has something to train."""
+    both = sorted(set(modules) & set(states))
+    if both:
+        raise ValueError(f"module name(s) {both} returned by both Task.modules() and Task.state_modules()")
+    if num_processes > 1:
+        idle = [n for n, m in modules.items() if not any(p.requires_grad for p in m.parameters())]
+        if idle:
+            raise ConfigError(f"module(s) {idle} have no trainable parameters, which DDP cannot wrap: "
+                              "return them from Task.state_modules() instead of Task.modules()")
+
+
+@torch.no_grad()
+def _broadcast_from_main(module: torch.nn.Module) -> None:
+    """Every parameter and buffer of ``module`` set to rank 0's values (what DDP does for wrapped modules)."""
+    import torch.distributed as dist
+
+    for t in [*module.parameters(), *module.buffers()]:
+        dist.broadcast(t.data, src=0)
 
 
 def _run_eval(task: Task, data: Any, ctx: StepContext, sample: bool = False) -> Any:

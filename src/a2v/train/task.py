@@ -20,6 +20,27 @@ Several optimizers (GAN: D step then G step per batch): ``step`` calls
             g_loss = hinge_g(ctx.unwrap("d")(fake))
         ctx.backward(g_loss); ctx.optimizer_step("g")
         return {"d_loss": d_loss, "g_loss": g_loss}
+
+State modules (momentum encoders, MoCo queues, running statistics kept by hand): networks
+or buffers that belong to the run's state but are not trained by an optimizer go in
+``state_modules()``. The loop saves and restores them like ``modules()`` (same
+``<name>.safetensors`` files), moves them to the device and gives every rank rank 0's values
+at the start (as DDP does for the trained ones), but never DDP-wraps them (DDP refuses a
+module with nothing to train) nor hands them to an optimizer or the EMA. The task updates
+them itself, the same way on every rank: from the synchronised trained weights (a momentum
+update after an optimizer step) and from tensors of all ranks (``ctx.gather``)::
+
+    def state_modules(self):
+        return {"key_encoder": self.key_encoder, "queue": self.queue}
+
+    def step(self, batch, ctx):
+        momentum_update_(ctx.modules["key_encoder"], ctx.unwrap("encoder"), 0.99)
+        q = ctx.modules["encoder"](batch)                   # (B,D)
+        with torch.no_grad():
+            k = ctx.modules["key_encoder"](batch)           # (B,D)
+        loss = info_nce_with_queue(q, k, ctx.modules["queue"].valid(), 0.07)
+        ctx.modules["queue"].enqueue(ctx.gather(k))         # (N*B,D): every rank's keys, rank order
+        return {"loss": loss}
 """
 
 from __future__ import annotations
@@ -38,9 +59,12 @@ from a2v.train.config import TrainConfig
 class Task:
     """One training stage of a recipe. Subclass it; override ``modules`` and ``step`` at least.
 
-    ``modules()`` names every network whose weights are saved (names are file names:
-    letters, digits, ``_`` and ``-``). The defaults give one AdamW ("main") over all
-    trainable parameters with ``cfg.lr``/``cfg.weight_decay``, a linear warm-up of
+    ``modules()`` names every network trained by an optimizer (DDP-wrapped with several
+    processes; each must have parameters with ``requires_grad``); ``state_modules()`` the
+    modules that are only state (saved, restored, on the device, but not wrapped, not
+    optimised, no EMA; default none). Names are file names (letters, digits, ``_`` and ``-``)
+    and unique over both. The defaults give one AdamW ("main") over all trainable parameters of
+    ``modules()`` with ``cfg.lr``/``cfg.weight_decay``, a linear warm-up of
     ``cfg.warmup_steps``, no evaluation and no samples.
     """
 
@@ -49,6 +73,10 @@ class Task:
 
     def modules(self) -> dict[str, nn.Module]:
         raise NotImplementedError
+
+    def state_modules(self) -> dict[str, nn.Module]:
+        """Modules that are run state but not trained (momentum encoders, queues): see the module docstring."""
+        return {}
 
     def optimizers(self, modules: dict[str, nn.Module], cfg: TrainConfig) -> dict[str, torch.optim.Optimizer]:
         params = [p for m in modules.values() for p in m.parameters() if p.requires_grad]
@@ -94,15 +122,19 @@ class StepContext:
     """Handed to ``Task.step``/``evaluate``/``sample`` by :func:`a2v.train.fit`.
 
     ``modules`` are the prepared (DDP-wrapped when distributed, autocast in mixed
-    precision) modules to call in ``step``; ``eval_modules`` the plain or EMA ones.
+    precision) modules to call in ``step``, and the plain state modules (names in
+    ``state_names``); ``eval_modules`` the plain or EMA ones.
     ``step`` is the number of optimizer updates done before this micro-batch, ``micro_step``
     its index in the accumulation window, ``sync_gradients`` True on the last one.
     """
 
     def __init__(self, accelerator: Any, cfg: TrainConfig, modules: dict[str, nn.Module],
-                 optimizers: dict[str, Any], schedulers: dict[str, Any], emas: dict[str, nn.Module]) -> None:
+                 optimizers: dict[str, Any], schedulers: dict[str, Any], emas: dict[str, nn.Module],
+                 state_modules: dict[str, nn.Module] | None = None) -> None:
         self.accelerator, self.cfg = accelerator, cfg
-        self.modules, self.optimizers, self.schedulers, self.emas = modules, optimizers, schedulers, emas
+        self.state_names = tuple(state_modules or {})
+        self.modules = {**modules, **(state_modules or {})}
+        self.optimizers, self.schedulers, self.emas = optimizers, schedulers, emas
         self.step = self.epoch = self.micro_step = 0
         self.sync_gradients = True
         self.grad_norms: dict[str, float] = {}
@@ -127,6 +159,18 @@ class StepContext:
     def eval_modules(self) -> dict[str, nn.Module]:
         """EMA copies where they exist, else the unwrapped training modules."""
         return {n: (self.emas[n].module if n in self.emas else self.unwrap(n)) for n in self.modules}
+
+    def gather(self, x: torch.Tensor) -> torch.Tensor:
+        """This rank's ``x`` (B,...) -> (N*B,...): every rank's, concatenated in rank order, no gradient.
+
+        MoCo's ``concat_all_gather`` (He et al. 2020, Alg. 1 / official code), so queues filled
+        with it stay identical on all N ranks; ``x`` (detached) on one process. Every rank must
+        call it with the same shape.
+        """
+        x = x.detach()
+        if self.num_processes == 1:
+            return x
+        return self.accelerator.gather(x.contiguous())  # (B,...)->(N*B,...)
 
     def backward(self, loss: torch.Tensor) -> None:
         """Backward of a micro-batch loss, scaled by 1/grad_accum_steps (and by the fp16 loss scale)."""
