@@ -3,8 +3,9 @@
 Inputs (files and folders, searched recursively for video files) are sorted by absolute path;
 item ``i`` goes to worker ``i % num_shards``. Each worker streams its items through an
 ``extract`` callable and writes WebDataset shards (:mod:`a2v.data.shards`). The run resumes:
-items already in ``manifest.jsonl`` or ``dropped.jsonl`` are skipped, and a killed run loses
-only its unfinished shard. A bad item never aborts the run: it is recorded in ``dropped.jsonl``
+items already in ``manifest.jsonl`` or ``dropped.jsonl`` are skipped, except items dropped for an
+unexpected exception (reason ``error``: a bug or a passing fault, not the data), which are tried
+again; a killed run loses only its unfinished shard. A bad item never aborts the run: it is recorded in ``dropped.jsonl``
 with a reason code. Under ``accelerate launch`` / ``torchrun`` the worker is read from
 ``RANK``/``WORLD_SIZE`` (or ``LOCAL_RANK``) when ``shard_index`` is -1.
 
@@ -30,7 +31,17 @@ from pathlib import Path
 from typing import Any, Literal
 
 from a2v.config import load_config, to_dict
-from a2v.data.shards import CONFIG, DROPPED, MANIFEST, REPORT, SHARDS, ShardWriter, append_jsonl, read_jsonl
+from a2v.data.shards import (
+    CONFIG,
+    DROPPED,
+    MANIFEST,
+    REPORT,
+    SHARDS,
+    ShardWriter,
+    append_jsonl,
+    read_dropped,
+    read_jsonl,
+)
 from a2v.errors import A2VError, ConfigError, InputError
 from a2v.io import write_json_atomic
 
@@ -235,7 +246,7 @@ def _progress(enabled: bool):  # noqa: ANN202 - rich Progress
 def summarize(out_dir: Path, total: int) -> dict[str, Any]:
     """Counts over the whole folder (every worker): total inputs, kept, dropped (by reason), pending."""
     kept = {r["id"] for r in read_jsonl(out_dir / MANIFEST)}
-    dropped = {r["id"]: r["reason"] for r in read_jsonl(out_dir / DROPPED) if r["id"] not in kept}
+    dropped = {r["id"]: r["reason"] for r in read_dropped(out_dir)}
     by_reason = dict(sorted(Counter(dropped.values()).items()))
     return {
         "total": total,
@@ -268,9 +279,11 @@ def prepare_dataset(
     out = _output_dir(out_dir)
     _check_config(out, cfg)
     manifest = read_jsonl(out / MANIFEST)
-    done = {r["id"] for r in manifest} | {r["id"] for r in read_jsonl(out / DROPPED)}
+    drops = read_dropped(out)
+    done = {r["id"] for r in manifest} | {r["id"] for r in drops if r["reason"] != "error"}
     mine = [it for i, it in enumerate(items) if i % num_shards == shard_index]
     todo = [it for it in mine if it.id not in done]
+    retried = len({r["id"] for r in drops if r["reason"] == "error"} & {it.id for it in todo})
     worker = f"{shard_index:05d}"
     if extract is None and todo:
         from a2v.data.items import TalkingFaceExtractor
@@ -333,6 +346,7 @@ def prepare_dataset(
         "num_shards": num_shards,
         "items": len(mine),
         "skipped": len(mine) - len(todo),
+        "retried_errors": retried,
         "orphan_shards_removed": orphans,
         "kept": run["kept"],
         "dropped": run["dropped"],
@@ -352,6 +366,8 @@ def format_report(report: dict[str, Any]) -> str:
     ]
     for reason, n in report["dropped_by_reason"].items():
         lines.append(f"  dropped {reason}: {n}")
+    if report.get("run", {}).get("retried_errors"):
+        lines.append(f"  retried after an earlier unexpected error: {report['run']['retried_errors']}")
     return "\n".join(lines)
 
 

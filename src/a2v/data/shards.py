@@ -227,8 +227,11 @@ def read_manifest(path: str | Path) -> list[dict[str, Any]]:
 
 
 def read_dropped(path: str | Path) -> list[dict[str, Any]]:
-    """Rows of ``DIR/dropped.jsonl``: {"id", "source", "reason", "detail"}."""
-    return read_jsonl(Path(path) / DROPPED)
+    """The items dropped now: the last row per id of ``DIR/dropped.jsonl`` ({"id", "source",
+    "reason", "detail"}, file order), leaving out items kept by a later retry."""
+    kept = {r["id"] for r in read_jsonl(Path(path) / MANIFEST)}
+    last = {r["id"]: r for r in read_jsonl(Path(path) / DROPPED)}
+    return [r for i, r in last.items() if i not in kept]
 
 
 def shard_paths(path: str | Path) -> list[Path]:

@@ -195,6 +195,28 @@ def test_unexpected_error_is_recorded_or_raised(tmp_path):
     assert not (tmp_path / "o2" / "manifest.jsonl").exists()
 
 
+def test_resume_retries_unexpected_errors_only(videos, tmp_path):
+    out = tmp_path / "out"
+    fails = {"a.mp4"}
+    ex = FakeExtractor()
+
+    def flaky(source, item_id, work_dir):  # a passing fault on one file, a real drop on bad_c
+        if source.name in fails:
+            ex.calls.append(item_id)
+            raise MemoryError("out of memory")
+        return ex(source, item_id, work_dir)
+
+    rep = prepare_dataset([tmp_path / "in"], out, CFG, extract=flaky, progress=False)
+    assert rep["dropped_by_reason"] == {"error": 1, "no_face": 1} and rep["kept"] == 5
+    fails.clear()
+    ex.calls.clear()
+    rep = prepare_dataset([tmp_path / "in"], out, CFG, extract=flaky, progress=False)
+    assert len(ex.calls) == 1 and ex.calls[0].startswith("a-")  # bad_c (no_face) is not redone
+    assert rep["run"]["retried_errors"] == 1 and rep["kept"] == 6 and rep["dropped_by_reason"] == {"no_face": 1}
+    assert [r["reason"] for r in read_dropped(out)] == ["no_face"]
+    assert len(read_manifest(out)) == 6
+
+
 def test_run_prepare_command(videos, tmp_path):
     from a2v.cliutil import console
 
