@@ -141,3 +141,24 @@ def test_cli_help_has_examples():
     for cmd in ("train", "generate", "evaluate"):
         r = CliRunner().invoke(app, [cmd, "--help"])
         assert r.exit_code == 0 and "Example:" in r.output, r.output
+
+
+def test_stage_export_keeps_other_stages_settings(tiny_cfg):
+    from a2v.config import replace
+    from a2v.errors import ConfigError
+    from a2v.recipes.face.train import merge_stage_config
+
+    enc = replace(tiny_cfg, ["voice.fc_dim=48"])
+    dec = replace(tiny_cfg, ["decoder.base_channels=24", "sample.guidance_w=3.0"])
+    merged = merge_stage_config(merge_stage_config(None, enc, "encoder"), dec, "decoder")
+    assert merged.voice.fc_dim == 48  # the encoder's export is not undone by the decoder's
+    assert merged.decoder.base_channels == 24 and merged.sample.guidance_w == 3.0
+    sr = replace(tiny_cfg, ["superres.base_channels=4"])
+    final = merge_stage_config(merged, sr, "sr")
+    assert (final.voice.fc_dim, final.decoder.base_channels, final.superres.base_channels) == (48, 24, 4)
+    other = replace(tiny_cfg, ["embedding.kind=arcface", "embedding.dim=512"])
+    with pytest.raises(ConfigError, match="embedding"):
+        merge_stage_config(final, other, "decoder")
+    bad_sr = replace(tiny_cfg, ["decoder.image_size_px=8", "superres.low_res_px=8"])  # SR for another decoder
+    with pytest.raises(ConfigError, match="low_res_px"):
+        merge_stage_config(final, bad_sr, "sr")

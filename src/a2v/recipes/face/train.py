@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from a2v.diffusion.ddpm import ddpm_training_loss, make_scheduler, q_sample
+from a2v.errors import ConfigError
 from a2v.recipes.face.config import FaceConfig
 from a2v.recipes.face.decoder import FaceDecoder
 from a2v.recipes.face.lamb import Lamb
@@ -192,19 +193,52 @@ def train_stage(cfg: FaceConfig, stage: Stage, data: str | Path, out_dir: str | 
     return result
 
 
+# The config sections each stage owns in a model folder's config.json; the rest is shared.
+STAGE_SECTIONS = {"encoder": ("audio", "voice", "train_encoder"), "decoder": ("decoder", "sample", "train_decoder"),
+                  "sr": ("superres", "train_sr")}
+
+
+def merge_stage_config(existing: FaceConfig | None, cfg: FaceConfig, stage: Stage) -> FaceConfig:
+    """The model folder's config after exporting ``stage`` trained with ``cfg``: this stage's
+    sections from ``cfg``, the other stages' sections kept from ``existing``.
+
+    The face embedding joins the stages: a stage trained on another embedding than the folder's
+    is refused (ConfigError), as is a super-resolution input size that differs from the decoder's.
+    """
+    import dataclasses
+
+    from a2v.config import to_dict
+
+    if existing is None:
+        return cfg
+    if to_dict(existing.embedding) != to_dict(cfg.embedding):
+        raise ConfigError(f"stage {stage} was trained with embedding {to_dict(cfg.embedding)} but the model "
+                          f"folder holds stages trained with {to_dict(existing.embedding)}: export to a new folder "
+                          "or train every stage with the same embedding")
+    return dataclasses.replace(existing, **{k: getattr(cfg, k) for k in STAGE_SECTIONS[stage]})
+
+
 def export_stage(cfg: FaceConfig, stage: Stage, ckpt_dir: str | Path, model_dir: str | Path) -> Path:
-    """Copy a checkpoint's weights of ``stage`` (EMA when saved) into ``model_dir/<module>.safetensors``."""
+    """Copy a checkpoint's weights of ``stage`` (EMA when saved) into ``model_dir/<module>.safetensors``
+    and update ``model_dir/config.json`` with this stage's settings (:func:`merge_stage_config`)."""
+    import json
+
     from safetensors.torch import save_file
 
-    from a2v.config import save_json
+    from a2v.config import from_dict, save_json
     from a2v.io import atomic_path
     from a2v.train import load_checkpoint
 
     name = MODULE_NAMES[stage]
-    state = load_checkpoint(ckpt_dir, ema=True)[name]
     out = Path(model_dir)
+    cfg_file = out / "config.json"
+    existing = None
+    if cfg_file.is_file():
+        existing = from_dict(FaceConfig, json.loads(cfg_file.read_text(encoding="utf-8")), str(cfg_file))
+    merged = merge_stage_config(existing, cfg, stage)  # refuse before writing anything
+    state = load_checkpoint(ckpt_dir, ema=True)[name]
     out.mkdir(parents=True, exist_ok=True)
     with atomic_path(out / f"{name}.safetensors") as tmp:
         save_file({k: v.contiguous() for k, v in state.items()}, str(tmp))
-    save_json(cfg, out / "config.json")
+    save_json(merged, cfg_file)
     return out / f"{name}.safetensors"
