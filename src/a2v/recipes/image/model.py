@@ -10,6 +10,7 @@ and feeds both the online head and its momentum copy.
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 
 import torch
 from torch import nn
@@ -106,11 +107,13 @@ class CrossModalContrast(nn.Module):
         self.image_queue = FeatureQueue(cfg.queue_size, embed_dim)
         self.audio_queue = FeatureQueue(cfg.queue_size, embed_dim)
 
-    def forward(self, audio: torch.Tensor, image: torch.Tensor, audio_key: torch.Tensor | None = None
-                ) -> dict[str, torch.Tensor]:
+    def forward(self, audio: torch.Tensor, image: torch.Tensor, audio_key: torch.Tensor | None = None,
+                gather: Callable[[torch.Tensor], torch.Tensor] | None = None) -> dict[str, torch.Tensor]:
         """audio: (B,E) online audio embeddings; image: (B,E) tower embeddings; audio_key: (B,E) momentum ones.
 
         Returns {"loss", "loss_a2i", "loss_i2a"} scalars; with CXLoss the queues are updated (no grad).
+        ``gather`` (B,E) -> (N*B,E) collects the keys of all N processes before they are enqueued
+        (MoCo's concat_all_gather, e.g. ``StepContext.gather``); None = this process's keys only.
         """
         tau = self.cfg.temperature
         image = image.detach().to(audio.dtype)
@@ -121,9 +124,22 @@ class CrossModalContrast(nn.Module):
             raise ValueError("CXLoss needs the momentum audio embeddings (audio_key)")
         a2i = info_nce_with_queue(audio, image, self.image_queue.valid(), tau)
         i2a = info_nce_with_queue(image, audio, self.audio_queue.valid(), tau)
-        self.image_queue.enqueue(torch.nn.functional.normalize(image.float(), dim=-1))  # (B,E)
-        self.audio_queue.enqueue(torch.nn.functional.normalize(audio_key.detach().float(), dim=-1))  # (B,E)
+        self.enqueue(image, audio_key, gather)
         return {"loss": a2i + i2a, "loss_a2i": a2i.detach(), "loss_i2a": i2a.detach()}
+
+    @torch.no_grad()
+    def enqueue(self, image: torch.Tensor, audio_key: torch.Tensor,
+                gather: Callable[[torch.Tensor], torch.Tensor] | None = None) -> None:
+        """Append the normalised image embeddings (B,E) and momentum audio keys (B,E) to their queues.
+
+        With ``gather`` (see :meth:`forward`) the N*B keys of all processes go in, in rank order.
+        """
+        keys = torch.cat([image.float(), audio_key.detach().float()], 1)  # (B,E),(B,E)->(B,2E)
+        if gather is not None:
+            keys = gather(keys)  # (B,2E)->(N*B,2E), every process's batch in rank order
+        image, audio_key = keys.chunk(2, 1)  # (N*B,2E)->(N*B,E),(N*B,E)
+        self.image_queue.enqueue(torch.nn.functional.normalize(image, dim=-1))  # (N*B,E)
+        self.audio_queue.enqueue(torch.nn.functional.normalize(audio_key, dim=-1))  # (N*B,E)
 
 
 def momentum_copy(module: nn.Module) -> nn.Module:

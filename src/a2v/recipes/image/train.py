@@ -57,7 +57,10 @@ class ContrastTask(Task):
     """One update: online audio embeddings, momentum keys, CXLoss (or Wav2CLIP InfoNCE) with the queues.
 
     Batches: {"wav" (B,S) float32 16 kHz, "length" (B,) samples, "image_emb" (B,E)}.
-    Saved modules: "head" (+ "speech" when WavLM is fine-tuned), "head_key" (+ "speech_key"), "contrast" (queues).
+    Trained modules: "head" (+ "speech" when WavLM is fine-tuned); state modules (saved, not trained):
+    "head_key" (+ "speech_key"), "contrast" (queues). With N processes every rank enqueues the keys of
+    all N batches (MoCo's concat_all_gather) and moves its momentum copy toward the synchronised
+    online weights, so queues and key encoders stay identical on all ranks.
     """
 
     def __init__(self, cfg: ImageConfig, audio: AudioEncoder) -> None:
@@ -69,9 +72,12 @@ class ContrastTask(Task):
         self.contrast = CrossModalContrast(audio.head.out_dim, cfg.loss)
 
     def modules(self) -> dict[str, nn.Module]:
-        m: dict[str, nn.Module] = {"head": self.head, "head_key": self.head_key, "contrast": self.contrast}
+        return {"head": self.head} if self.frozen else {"head": self.head, "speech": self.speech}
+
+    def state_modules(self) -> dict[str, nn.Module]:
+        m: dict[str, nn.Module] = {"head_key": self.head_key, "contrast": self.contrast}
         if not self.frozen:
-            m.update(speech=self.speech, speech_key=self.speech_key)
+            m["speech_key"] = self.speech_key
         return m
 
     def _speech(self, ctx: StepContext, key: bool = False) -> nn.Module:
@@ -97,7 +103,7 @@ class ContrastTask(Task):
                 if not self.frozen:
                     states, mask = speech_hidden_states(self._speech(ctx, key=True), wav, lengths)
                 a_key = head_key(states, mask)  # (B,E)
-        return ctx.unwrap("contrast")(a, batch["image_emb"], a_key)
+        return ctx.modules["contrast"](a, batch["image_emb"], a_key, gather=ctx.gather)
 
     @torch.no_grad()
     def evaluate(self, data: Any, ctx: StepContext) -> dict[str, float]:
@@ -137,14 +143,20 @@ def train(cfg: ImageConfig, data_dir: str | Path, out_dir: str | Path, resume: b
 
     Loads the tower and WavLM (MissingWeightsError when absent), caches the image embeddings,
     runs :func:`a2v.train.fit`, then saves the final (EMA if on) weights as an :class:`ImagePipeline`.
+    Several processes (``torchrun``/``accelerate launch``): the main one computes the cache first,
+    the others read it; only the main one writes the pipeline.
     """
+    from accelerate import PartialState
+
+    from a2v.device import resolve_device
     from a2v.errors import InputError
     from a2v.recipes.image.data import EmbeddedPairs, PairDataset
     from a2v.recipes.image.model import build_audio_encoder
     from a2v.recipes.image.pipeline import ImagePipeline
     from a2v.recipes.image.towers import build_tower
 
-    dev = device or ("cpu" if cfg.train.cpu or not torch.cuda.is_available() else "cuda")
+    dev = device or ("cpu" if cfg.train.cpu else resolve_device())  # this process's own GPU under torchrun
+    state = PartialState(cpu=cfg.train.cpu)  # the process group fit() will use
     tower = build_tower(cfg.tower, dev)
     audio = build_audio_encoder(cfg.audio, tower.embed_dim, "cpu")
     train_pairs = PairDataset(data_dir, "train", cfg.audio.clip_s, train=True)
@@ -153,14 +165,18 @@ def train(cfg: ImageConfig, data_dir: str | Path, out_dir: str | Path, resume: b
         raise InputError(f"{data_dir}: {len(train_pairs)} training pairs, fewer than train.batch_size="
                          f"{cfg.train.batch_size}")
     cache = Path(data_dir) / "cache"
-    train_data = EmbeddedPairs(train_pairs, cached_image_embeddings(tower, train_pairs, cache, progress=progress))
-    val_data = EmbeddedPairs(val_pairs, cached_image_embeddings(tower, val_pairs, cache, progress=progress)) \
-        if len(val_pairs) else None
+    with state.main_process_first():  # one process writes the cache, the others then read it
+        train_emb = cached_image_embeddings(tower, train_pairs, cache, progress=progress)  # (N,E)
+        val_emb = cached_image_embeddings(tower, val_pairs, cache, progress=progress) if len(val_pairs) else None
+    train_data = EmbeddedPairs(train_pairs, train_emb)
+    val_data = EmbeddedPairs(val_pairs, val_emb) if val_emb is not None else None
     task = ContrastTask(cfg, audio)
     result = fit(task, train_data, cfg.train, out_dir, eval_data=val_data, resume=resume, progress=progress,
                  run_config=cfg)
-    pipe = ImagePipeline(cfg, AudioEncoder(audio.speech, task.head).cpu(), tower=tower)
-    if result.last_checkpoint is not None:
-        pipe.load_checkpoint(result.best_checkpoint or result.last_checkpoint)
-    pipe.save_pretrained(Path(out_dir) / "pipeline")
+    if state.is_main_process:
+        pipe = ImagePipeline(cfg, AudioEncoder(audio.speech, task.head).cpu(), tower=tower)
+        if result.last_checkpoint is not None:
+            pipe.load_checkpoint(result.best_checkpoint or result.last_checkpoint)
+        pipe.save_pretrained(Path(out_dir) / "pipeline")
+    state.wait_for_everyone()
     return result
