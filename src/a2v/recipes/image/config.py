@@ -23,14 +23,21 @@ class TowerConfig:
     """The frozen image tower.
 
     ``kind``: "hf_clip" (transformers CLIPModel folder or hub id in the HF cache, ``name``),
-    "open_clip" (``name`` = architecture, e.g. "ViT-B-32", ``weights`` = checkpoint file),
-    "brivl" (BriVL image encoder; needs its weights), "tiny" (a small random frozen CNN for tests,
-    ``tiny_dim`` features, seeded by ``tiny_seed``).
+    "open_clip" (``name`` = architecture, e.g. "ViT-B-32", or a model-config .json, ``weights`` = checkpoint file;
+    or a folder with open_clip_config.json + weights), "brivl" (BriVL image encoder, ``weights`` = its
+    checkpoint, e.g. BriVL-1.0-5500w.pth; ``brivl_*`` describe what the checkpoint cannot: the backbone
+    and input side are inferred from its width unless set), "tiny" (a small random frozen CNN for
+    tests, ``tiny_dim`` features, seeded by ``tiny_seed``).
     """
 
     kind: TowerKind = "hf_clip"
     name: str = "openai/clip-vit-base-patch32"
     weights: str = ""
+    brivl_backbone: str = ""  # timm name; "" = tf_efficientnet_b5 for 2048-d checkpoints, _b7 for 2560-d
+    brivl_image_size_px: int = 0  # 0 = 456 for B5 (BriVL-1.0), 380 for B7
+    brivl_num_heads: int = 4
+    brivl_grid_size: int = 4  # RoI grid samples per box side
+    brivl_box_grid: int = 6  # default boxes: 6x6 grid + the whole image (no detector bundled)
     tiny_dim: int = 32
     tiny_seed: int = 0
     tiny_image_size_px: int = 32

@@ -8,6 +8,7 @@ side also map strings to ``(B,D)`` (zero-shot classification).
 
 from __future__ import annotations
 
+import hashlib
 import os
 from pathlib import Path
 
@@ -44,14 +45,17 @@ class ImageTower(nn.Module):
 
     def encode_image(self, images: torch.Tensor) -> torch.Tensor:
         """images: float32 (B,3,H,W) RGB in [0,1] -> float32 (B,D) embeddings (gradients flow to ``images``)."""
+        return self._embed(self.preprocess(images)).float()  # (B,3,H,W)->(B,3,s,s)->(B,D)
+
+    def preprocess(self, images: torch.Tensor) -> torch.Tensor:
+        """float32 (B,3,H,W) RGB in [0,1] -> (B,3,s,s) resized (bicubic, antialiased) and normalised."""
         if images.ndim != 4 or images.shape[1] != 3:
             raise InputError(f"image tower expects (B,3,H,W) images, got {tuple(images.shape)}")
         s = self.image_size_px
         x = images.to(self.device, torch.float32)
         if x.shape[-2:] != (s, s):
             x = F.interpolate(x, size=(s, s), mode="bicubic", align_corners=False, antialias=True)  # (B,3,s,s)
-        x = (x - self.mean) / self.std  # (B,3,s,s)
-        return self._embed(x).float()  # (B,3,s,s)->(B,D)
+        return (x - self.mean) / self.std  # (B,3,s,s)
 
     def _embed(self, x: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
@@ -160,7 +164,12 @@ def _load_clip(src: str, local: bool) -> nn.Module:
 
 
 class OpenCLIPTower(ImageTower):
-    """An ``open_clip`` model: ``name`` = architecture ("ViT-B-32"), ``weights`` = its checkpoint file."""
+    """An ``open_clip`` model with its text side.
+
+    ``name``: a built-in architecture ("ViT-B-32") or the path of a model-config JSON (registered under its
+    file stem), with ``weights`` = the checkpoint file; or a model folder (``local-dir:`` prefix optional)
+    holding open_clip_config.json and its weights (open_clip_model.safetensors, open_clip_pytorch_model.bin...).
+    """
 
     has_text = True
 
@@ -174,31 +183,121 @@ class OpenCLIPTower(ImageTower):
             self.embed_dim = int(model.encode_image(torch.zeros(1, 3, self.image_size_px, self.image_size_px)).shape[-1])
 
     @classmethod
-    def from_pretrained(cls, name: str, weights: str | os.PathLike) -> OpenCLIPTower:
+    def from_pretrained(cls, name: str, weights: str | os.PathLike = "") -> OpenCLIPTower:
         try:
             import open_clip
         except ImportError as e:
             raise missing_package("open-clip-torch", "image", "the open_clip image tower") from e
-        w = Path(weights).expanduser()
-        if not w.is_file():
-            raise MissingWeightsError(f"open_clip weights for {name} not found: {w} (set tower.weights to the "
-                                      "checkpoint file, e.g. open_clip_pytorch_model.bin)")
-        model, _, preprocess = open_clip.create_model_and_transforms(name, pretrained=str(w), device="cpu")
+        model_name, ckpt, pretrained = _resolve_open_clip(open_clip, name, weights)
+        try:
+            model, _, _ = open_clip.create_model_and_transforms(model_name, pretrained=pretrained, device="cpu")
+        except RuntimeError as e:  # unknown tag or architecture, or weights of another shape
+            raise ConfigError(f"open_clip {name} with weights {ckpt}: {str(e).splitlines()[0][:300]}") from e
         cfg = getattr(model.visual, "preprocess_cfg", {}) or {}
         size = getattr(model.visual, "image_size", 224)
         size = size[0] if isinstance(size, tuple | list) else size
         mean = tuple(cfg.get("mean", CLIP_MEAN))
         std = tuple(cfg.get("std", CLIP_STD))
-        cid = f"open_clip:{name}:{w.name}:{w.stat().st_size}"
-        return cls(model, open_clip.get_tokenizer(name), mean, std, int(size), cid)
+        cid = f"open_clip:{name}@{_file_fingerprint(ckpt)}"
+        return cls(model, open_clip.get_tokenizer(model_name), mean, std, int(size), cid)
 
     def _embed(self, x: torch.Tensor) -> torch.Tensor:
         return self.model.encode_image(x)  # (B,3,s,s)->(B,D)
 
     @torch.no_grad()
     def encode_text(self, texts: list[str]) -> torch.Tensor:
-        tokens = self.tokenizer(list(texts)).to(self.device)  # (B,77)
-        return self.model.encode_text(tokens).float()  # (B,77)->(B,D)
+        tokens = self.tokenizer(list(texts)).to(self.device)  # (B,L) token ids
+        return self.model.encode_text(tokens).float()  # (B,L)->(B,D)
+
+
+_OPEN_CLIP_WEIGHTS = ("*.safetensors", "*.bin", "*.pth", "*.pt")
+
+
+def _resolve_open_clip(open_clip, name: str, weights: str | os.PathLike) -> tuple[str, Path, str | None]:
+    """(model name for open_clip, the checkpoint file, ``pretrained`` argument) or a one-line error."""
+    folder = Path(name.removeprefix("local-dir:")).expanduser()
+    if name.startswith("local-dir:") or folder.is_dir():
+        if not (folder / "open_clip_config.json").is_file():
+            raise MissingWeightsError(f"open_clip folder {folder} has no open_clip_config.json (tower.name)")
+        if weights:
+            raise ConfigError(f"tower.weights is not used with an open_clip folder ({folder}): put the "
+                              "checkpoint in the folder or leave tower.weights empty")
+        found = sorted(f for pat in _OPEN_CLIP_WEIGHTS for f in folder.glob(pat))
+        if not found:  # open_clip itself would only warn and keep random weights
+            raise MissingWeightsError(f"open_clip folder {folder} has no weights file (.safetensors/.bin/.pth)")
+        return f"local-dir:{folder}", found[0], None
+    if name.endswith(".json"):
+        cfg_file = Path(name).expanduser()
+        if not cfg_file.is_file():
+            raise ConfigError(f"open_clip model config not found: {cfg_file} (tower.name)")
+        open_clip.add_model_config(cfg_file)  # registered under the file stem
+        name = cfg_file.stem
+    elif name not in open_clip.list_models():
+        raise ConfigError(f"unknown open_clip architecture '{name}' (tower.name): a built-in name such as "
+                          "ViT-B-32, a model-config .json, or a folder with open_clip_config.json")
+    w = Path(weights).expanduser()
+    if not weights or not w.is_file():
+        raise MissingWeightsError(f"open_clip weights for {name} not found: '{weights}' (set tower.weights to the "
+                                  "checkpoint file, e.g. open_clip_pytorch_model.bin)")
+    return name, w, str(w)
+
+
+def _file_fingerprint(path: Path) -> str:
+    """Short hash of a weights file's name, size and first and last MiB (cheap for multi-GB files)."""
+    h = hashlib.sha256(f"{path.name}:{path.stat().st_size}".encode())
+    with open(path, "rb") as f:
+        h.update(f.read(1 << 20))
+        if path.stat().st_size > 2 << 20:
+            f.seek(-(1 << 20), os.SEEK_END)
+            h.update(f.read())
+    return h.hexdigest()[:16]
+
+
+class BriVLTower(ImageTower):
+    """BriVL's image encoder (a2v.recipes.image.brivl) from its checkpoint; no text side (BriVL's text
+    tower is a Chinese RoBERTa, not bundled). Boxes default to a fixed grid plus the whole image."""
+
+    def __init__(self, encoder: nn.Module, cache_id: str) -> None:
+        from a2v.recipes.image.brivl import IMAGENET_MEAN, IMAGENET_STD, default_boxes
+
+        super().__init__(IMAGENET_MEAN, IMAGENET_STD)
+        self.encoder = encoder.eval().requires_grad_(False)
+        cfg = encoder.cfg
+        self.embed_dim, self.image_size_px = int(cfg.feature_dim), int(cfg.image_size_px)
+        self.register_buffer("grid_boxes", default_boxes(cfg.image_size_px, cfg.box_grid), persistent=False)
+        self.cache_id = cache_id
+
+    @classmethod
+    def from_pretrained(cls, cfg: TowerConfig) -> BriVLTower:
+        from a2v.recipes.image.brivl import load_brivl_encoder
+
+        enc = load_brivl_encoder(cfg.weights, backbone=cfg.brivl_backbone, image_size_px=cfg.brivl_image_size_px,
+                                 num_heads=cfg.brivl_num_heads, grid_size=cfg.brivl_grid_size,
+                                 box_grid=cfg.brivl_box_grid)
+        c = enc.cfg
+        cid = (f"brivl:{c.backbone}:s{c.image_size_px}:h{c.num_heads}:g{c.grid_size}:b{c.box_grid}"
+               f"@{_file_fingerprint(Path(cfg.weights).expanduser())}")
+        return cls(enc, cid)
+
+    def encode_image(self, images: torch.Tensor, boxes: torch.Tensor | None = None,
+                     box_mask: torch.Tensor | None = None) -> torch.Tensor:
+        """images: float32 (B,3,H,W) RGB in [0,1]; boxes: optional float (B,N,4) x1,y1,x2,y2 as fractions of
+        width and height in [0,1] (detector boxes; the whole image is always appended, as in BriVL);
+        box_mask: optional bool (B,N), False = padding -> float32 (B,D). Without boxes: the default grid."""
+        x = self.preprocess(images)  # (B,3,H,W)->(B,3,s,s)
+        b, s = x.shape[0], float(self.image_size_px)
+        whole = torch.tensor([0.0, 0.0, s, s], device=x.device).expand(b, 1, 4)  # (B,1,4)
+        if boxes is None:
+            px = self.grid_boxes.to(x.device).expand(b, -1, 4)  # (B,N,4)
+            mask = torch.ones(px.shape[:2], dtype=torch.bool, device=x.device)  # (B,N)
+        else:
+            if boxes.ndim != 3 or boxes.shape[0] != b or boxes.shape[-1] != 4:
+                raise InputError(f"BriVL boxes must be (B,N,4) for {b} images, got {tuple(boxes.shape)}")
+            px = torch.cat([boxes.to(x.device, torch.float32) * s, whole], dim=1)  # (B,N,4)->(B,N+1,4)
+            given = (torch.ones(boxes.shape[:2], dtype=torch.bool) if box_mask is None
+                     else box_mask.to(torch.bool).cpu())  # (B,N)
+            mask = torch.cat([given, torch.ones(b, 1, dtype=torch.bool)], dim=1).to(x.device)  # (B,N+1)
+        return self.encoder(x, px, mask).float()  # (B,3,s,s)->(B,D)
 
 
 def build_tower(cfg: TowerConfig, device: str | torch.device = "cpu") -> ImageTower:
@@ -210,12 +309,10 @@ def build_tower(cfg: TowerConfig, device: str | torch.device = "cpu") -> ImageTo
     elif cfg.kind == "open_clip":
         tower = OpenCLIPTower.from_pretrained(cfg.name, cfg.weights)
     elif cfg.kind == "brivl":
-        w = Path(cfg.weights).expanduser()
-        if not cfg.weights or not w.is_file():
-            raise MissingWeightsError(f"BriVL image encoder weights not found: '{cfg.weights}' (set tower.weights "
-                                      "to BriVL's checkpoint, e.g. BriVL-1.0-5500w.pth)")
-        raise ConfigError("tower.kind=brivl: the BriVL image encoder (EfficientNet-B7 + box features) is not "
-                          "implemented yet; use tower.kind=hf_clip or open_clip")
+        if not cfg.weights:
+            raise MissingWeightsError("BriVL image encoder weights not given (set tower.weights to BriVL's "
+                                      "checkpoint, e.g. BriVL-1.0-5500w.pth)")
+        tower = BriVLTower.from_pretrained(cfg)
     else:
         raise ConfigError(f"unknown tower.kind '{cfg.kind}' (hf_clip, open_clip, brivl, tiny)")
     return tower.to(device).eval()
