@@ -58,3 +58,26 @@ def write_prepared_dataset(root: Path, clips) -> Path:
                                                                                 "n_frames": len(c.frames)}})
     append_jsonl(root / MANIFEST, rows)
     return root
+
+
+class LookupEncoder(torch.nn.Module):
+    """A "perfect" encoder for known images: images (1,3,R,R) in [0,1] -> the W+ (1,num_ws,w_dim) of the nearest
+    stored image."""
+
+    def __init__(self, images01: torch.Tensor, ws: torch.Tensor) -> None:
+        super().__init__()
+        self.register_buffer("images", images01.clone())  # (K,3,R,R)
+        self.register_buffer("ws", ws.clone())  # (K,num_ws,w_dim)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        d = (self.images - x).pow(2).flatten(1).sum(1)  # (K,3,R,R)->(K,)
+        return self.ws[d.argmin()][None]  # (num_ws,w_dim)->(1,num_ws,w_dim)
+
+
+def export_lookup_encoder(clips, G, ws: torch.Tensor, path: Path) -> Path:
+    """torch.export archive of a LookupEncoder mapping the first frame of each clip to ``ws[i]`` (N,num_ws,w_dim)."""
+    from a2v.recipes.talk.data import frames_to_tensor
+
+    imgs = torch.cat([frames_to_tensor(c.frames[:1], G.resolution) for c in clips])  # (N,3,R,R) in [-1,1]
+    torch.export.save(torch.export.export(LookupEncoder((imgs + 1) / 2, ws), (imgs[:1],)), str(path))
+    return path

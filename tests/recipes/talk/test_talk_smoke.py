@@ -108,7 +108,7 @@ def test_evaluate_run(run):
     assert json.loads((run[0] / "eval.json").read_text()) == m
 
 
-def test_cli_generate(run, tiny_clips, tmp_path):
+def test_cli_generate(run, tiny_clips, tmp_path, capsys):
     from a2v.audio import save_audio
     from a2v.cli import main
     from a2v.video import probe, write_png
@@ -120,6 +120,10 @@ def test_cli_generate(run, tiny_clips, tmp_path):
                "--no-detect", "--set", "generate.invert_steps=2", "--device", "cpu"])
     assert rc == 0 and probe(out).num_frames == 15
     assert main(["talk", "generate", "-m", str(tmp_path / "none"), "-f", str(photo), "-a", str(wav)]) == 2
+    capsys.readouterr()
+    assert main(["talk", "generate", "-f", str(photo), "-a", str(wav)]) == 2  # no model: one line, no usage box
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: a2v talk generate needs --model") and "\n" not in err
 
 
 def test_cli_train_invert_from_a_prepared_dataset(tiny_clips, tmp_path):

@@ -23,6 +23,16 @@ app = typer.Typer(
 
 PresetOpt = Annotated[str, typer.Option("--preset", help="Config preset when no --config: paper or tiny.")]
 DeviceOpt = Annotated[str, typer.Option("--device", help="cpu, cuda, cuda:1 or auto.")]
+EncoderOpt = Annotated[Path | None, typer.Option(
+    "--encoder", help="Start the inversion from this encoder (torch.export .pt2: images (1,3,R,R) in [0,1] -> W+ "
+    "(1,num_ws,w_dim)); sets invert.init=encoder.")]
+TrustEncoderOpt = Annotated[bool, typer.Option(
+    "--trust-encoder", help="The --encoder file comes from a source you trust (loading it unpickles parts of it).")]
+
+
+def _encoder_sets(encoder: Path | None, trust: bool) -> list[str]:
+    sets = ["invert.init=encoder", f"invert.encoder_path={encoder}"] if encoder is not None else []
+    return sets + (["invert.trust_encoder=true"] if trust else [])
 
 
 def _config(config: Path | None, sets: list[str] | None, preset: str, device: str | None = None):  # noqa: ANN202
@@ -44,30 +54,37 @@ def train(
     preset: PresetOpt = "paper",
     device: DeviceOpt = "auto",
     resume: ResumeOpt = False,
+    encoder: EncoderOpt = None,
+    trust_encoder: TrustEncoderOpt = False,
     progress: Annotated[bool, typer.Option("--progress/--no-progress", help="Show progress bars.")] = True,
 ) -> None:
     """Train a stage: W+ inversion of every frame, the VAE on latent offsets, or Embed2Lat (speech -> codes).
+
+    --resume continues a stage: the invert stage skips the clips already inverted (same settings).
 
     Example: a2v talk train --stage all --data data/talk -o runs/talk --preset tiny
     """
     from a2v.recipes.talk.train import run_stage
 
-    cfg = _config(config, set_, preset, device)
+    cfg = _config(config, [*(set_ or []), *_encoder_sets(encoder, trust_encoder)], preset, device)
     path = run_stage(cfg, stage, data, out, progress=progress, resume=resume)
     console.print(f"{stage}: {path}")
 
 
 @app.command()
 def generate(
-    model: Annotated[Path, typer.Option("--model", "-m", help="Pipeline folder (RUN/pipeline).")],
-    face: Annotated[Path, typer.Option("--face", "-f", help="Photo of one face (jpg/png).")],
-    audio: Annotated[Path, typer.Option("--audio", "-a", help="Speech (wav/mp3/... or a video's audio).")],
+    model: Annotated[Path | None, typer.Option("--model", "-m", help="Pipeline folder (RUN/pipeline); required.")] = None,
+    face: Annotated[Path | None, typer.Option("--face", "-f", help="Photo of one face (jpg/png); required.")] = None,
+    audio: Annotated[Path | None, typer.Option("--audio", "-a", help="Speech (wav/mp3/... or a video's audio); "
+                                                                     "required.")] = None,
     output: Annotated[Path, typer.Option("--output", "-o", help="Video to write (.mp4).")] = Path("out.mp4"),
     motion_scale: Annotated[float | None, typer.Option(help="Multiply the offsets (paper figures: 500).")] = None,
     detect: Annotated[bool | None, typer.Option("--detect/--no-detect", help="Find and crop the face (MTCNN); "
                                                "--no-detect when the photo already is a face crop.")] = None,
     paste_back: Annotated[bool | None, typer.Option("--paste-back/--no-paste-back",
                                                     help="Put the face back into the photo.")] = None,
+    encoder: EncoderOpt = None,
+    trust_encoder: TrustEncoderOpt = False,
     set_: SetOpt = None,
     device: DeviceOpt = "auto",
 ) -> None:
@@ -75,9 +92,15 @@ def generate(
 
     Example: a2v talk generate --model runs/talk/pipeline --face photo.jpg --audio speech.wav -o out.mp4
     """
+    if model is None:
+        raise InputError("a2v talk generate needs --model: a pipeline folder made by `a2v talk train` "
+                         "(RUN/pipeline); no pretrained talk model is shipped")
+    if face is None or audio is None:
+        raise InputError("a2v talk generate needs --face (a photo) and --audio (speech)")
     from a2v.recipes.talk.pipeline import TalkPipeline
 
-    pipe = TalkPipeline.from_pretrained(model, device=None if device == "auto" else device, overrides=set_)
+    overrides = [*(set_ or []), *_encoder_sets(encoder, trust_encoder)]
+    pipe = TalkPipeline.from_pretrained(model, device=None if device == "auto" else device, overrides=overrides)
     res = pipe.generate(face, audio, output, motion_scale=motion_scale, detect_face=detect, paste_back=paste_back)
     console.print(f"wrote {res.path}: {res.frames.shape[0]} frames at {res.fps:g} fps")
 

@@ -37,7 +37,15 @@ class GeneratorSettings:
 class InvertSettings:
     """W+ optimisation (paper sec. 3.1): loss ``mse_weight * MSE + lpips_weight * LPIPS``; the first frame of a
     clip gets ``first_steps`` Adam steps (lr ``first_lr`` -> ``first_lr_final`` half-way), every later frame
-    ``later_steps`` steps at ``later_lr`` warm-started from the previous frame."""
+    ``later_steps`` steps at ``later_lr`` warm-started from the previous frame.
+
+    later_init: "previous" = the paper's chain (each later frame from the previous frame's solution);
+    "first" = ours, batched over frames too: every later frame starts from its clip's first-frame solution and
+    all later frames are optimised together; it needs more ``later_steps`` than the chain for the same loss
+    (docs/talk.md, benchmarks/talk_inversion.py). init: start of the first frame, "mean" (``w_avg``, paper) or
+    "encoder" (a torch.export archive ``encoder_path`` mapping images (1,3,R,R) in [0,1] to W+ (1,num_ws,w_dim);
+    ``trust_encoder=true`` since loading unpickles parts of it).
+    """
 
     first_steps: int = 1000
     first_lr: float = 0.02
@@ -49,12 +57,21 @@ class InvertSettings:
     lpips_net: Literal["alex", "vgg", "squeeze"] = "vgg"
     lpips_weights_path: str = ""  # torchvision backbone file; "" = <torch hub dir>/checkpoints/<file>
     max_batch: int = 64  # most images per generator pass (frames of all clips are batched together)
-    frames_per_step: int = 1  # 1 = the paper's frame-by-frame chain
+    frames_per_step: int = 1  # 1 = the paper's frame-by-frame chain (later_init=previous)
+    later_init: Literal["previous", "first"] = "previous"
+    init: Literal["mean", "encoder"] = "mean"
+    encoder_path: str = ""
+    trust_encoder: bool = False
     max_clips: int = 0  # 0 = every clip of the dataset
 
     def __post_init__(self) -> None:
         if self.first_steps < 1 or self.later_steps < 0 or self.max_batch < 1 or self.frames_per_step < 1:
             raise ConfigError("invert: first_steps, max_batch, frames_per_step must be >= 1 and later_steps >= 0")
+        if self.later_init not in ("previous", "first") or self.init not in ("mean", "encoder"):
+            raise ConfigError(f"invert.later_init must be previous or first (got {self.later_init!r}) and "
+                              f"invert.init mean or encoder (got {self.init!r})")
+        if self.init == "encoder" and not self.encoder_path:
+            raise ConfigError("invert.init=encoder needs invert.encoder_path (a torch.export .pt2 file)")
 
 
 @dataclass(frozen=True)

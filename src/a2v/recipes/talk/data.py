@@ -2,7 +2,9 @@
 
 Latent store (written by the ``invert`` stage, read by ``vae`` and ``embed2lat``)::
 
-    DIR/index.json            {"format", "fps", "audio_sr", "num_ws", "w_dim", "clips": [{"id", "n_frames"}]}
+    DIR/index.json            {"format", "fps", "audio_sr", "num_ws", "w_dim", "clips": [{"id", "n_frames"}],
+                               "complete": bool, "settings": {...}}  (rewritten after every group of clips;
+                               "complete" false while the stage runs; "settings" = what the results depend on)
     DIR/<id>.safetensors      ws float32 (F,num_ws,w_dim); loss float32 (F,) (inversion loss per frame);
                               mse float32 (F,) (pixel MSE on [-1,1] images); audio float32 (S,) 16 kHz
 
@@ -16,6 +18,7 @@ import json
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -77,12 +80,10 @@ class LatentStore:
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
-        p = self.path / INDEX
-        if not p.is_file():
-            raise InputError(f"no inverted latents in {self.path} (missing {INDEX}); run `a2v talk train --stage invert`")
-        self.index = json.loads(p.read_text(encoding="utf-8"))
-        if self.index.get("format") != LATENTS_FORMAT:
-            raise InputError(f"{p} is not a talk latent index (format {self.index.get('format')!r})")
+        self.index = read_latent_index(self.path)
+        if not self.index.get("complete", True):
+            raise InputError(f"the latents in {self.path} are incomplete ({len(self.ids)} clips; the invert stage was "
+                             "interrupted): run `a2v talk train --stage invert --resume`")
 
     @property
     def ids(self) -> list[str]:
@@ -102,21 +103,42 @@ class LatentStore:
         return load_file(str(f))
 
     @staticmethod
-    def write(path: str | Path, clips: Sequence[tuple[str, dict[str, torch.Tensor]]], fps: float, audio_sr: int,
-              num_ws: int, w_dim: int) -> LatentStore:
-        """Write ``clips`` = [(id, {"ws", "loss", "mse", "audio"})] and the index (each file atomically)."""
+    def write_clip(path: str | Path, clip_id: str, tensors: dict[str, torch.Tensor]) -> dict[str, Any]:
+        """Write one clip's file atomically; returns its index row {"id", "n_frames"}."""
         from safetensors.torch import save_file
 
         d = Path(path)
         d.mkdir(parents=True, exist_ok=True)
-        rows = []
-        for cid, tensors in clips:
-            with atomic_path(d / f"{cid}.safetensors") as tmp:
-                save_file({k: v.detach().float().cpu().contiguous() for k, v in tensors.items()}, str(tmp))
-            rows.append({"id": cid, "n_frames": int(tensors["ws"].shape[0])})
-        write_json_atomic(d / INDEX, {"format": LATENTS_FORMAT, "fps": float(fps), "audio_sr": int(audio_sr),
-                                      "num_ws": int(num_ws), "w_dim": int(w_dim), "clips": rows})
-        return LatentStore(d)
+        with atomic_path(d / f"{clip_id}.safetensors") as tmp:
+            save_file({k: v.detach().float().cpu().contiguous() for k, v in tensors.items()}, str(tmp))
+        return {"id": clip_id, "n_frames": int(tensors["ws"].shape[0])}
+
+    @staticmethod
+    def write_index(path: str | Path, rows: Sequence[dict[str, Any]], fps: float, audio_sr: int, num_ws: int,
+                    w_dim: int, *, complete: bool = True, settings: dict[str, Any] | None = None) -> None:
+        """Write ``index.json`` atomically (``complete=False`` while clips are still being added)."""
+        write_json_atomic(Path(path) / INDEX, {"format": LATENTS_FORMAT, "fps": float(fps), "audio_sr": int(audio_sr),
+                                               "num_ws": int(num_ws), "w_dim": int(w_dim), "clips": list(rows),
+                                               "complete": bool(complete), "settings": settings or {}})
+
+    @staticmethod
+    def write(path: str | Path, clips: Sequence[tuple[str, dict[str, torch.Tensor]]], fps: float, audio_sr: int,
+              num_ws: int, w_dim: int) -> LatentStore:
+        """Write ``clips`` = [(id, {"ws", "loss", "mse", "audio"})] and the index (each file atomically)."""
+        rows = [LatentStore.write_clip(path, cid, tensors) for cid, tensors in clips]
+        LatentStore.write_index(path, rows, fps, audio_sr, num_ws, w_dim)
+        return LatentStore(path)
+
+
+def read_latent_index(path: str | Path) -> dict[str, Any]:
+    """The ``index.json`` of a latent folder, complete or not (InputError when missing or not a latent index)."""
+    p = Path(path) / INDEX
+    if not p.is_file():
+        raise InputError(f"no inverted latents in {Path(path)} (missing {INDEX}); run `a2v talk train --stage invert`")
+    index = json.loads(p.read_text(encoding="utf-8"))
+    if index.get("format") != LATENTS_FORMAT:
+        raise InputError(f"{p} is not a talk latent index (format {index.get('format')!r})")
+    return index
 
 
 def split_ids(ids: Sequence[str], val_fraction: float) -> tuple[list[str], list[str]]:

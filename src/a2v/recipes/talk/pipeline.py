@@ -58,6 +58,7 @@ class TalkPipeline:
         self.vae, self.embed2lat = vae.eval(), embed2lat.eval()
         self.normalizer, self.cfg = normalizer, cfg
         self.speech_encoder = speech_encoder
+        self.init_encoder: nn.Module | None = None  # invert.init=encoder, loaded on first use
         if max(cfg.latents.layers) >= generator.num_ws:
             raise InputError(f"latents.layers {cfg.latents.layers} exceed the generator's {generator.num_ws} W+ rows")
 
@@ -69,6 +70,7 @@ class TalkPipeline:
         for m in (self.generator, self.vae, self.embed2lat, self.speech_encoder):
             if m is not None:
                 m.to(device)
+        self.init_encoder = None  # reloaded on the new device when needed
         return self
 
     # --- persistence ------------------------------------------------------------------------
@@ -171,13 +173,19 @@ class TalkPipeline:
         return tf.apply(photo), tf
 
     def invert_photo(self, face: np.ndarray, steps: int | None = None, progress: bool = False) -> torch.Tensor:
-        """face uint8 (H,W,3) -> w0 float32 (num_ws,w_dim): W+ optimisation from ``w_avg`` (paper schedule)."""
+        """face uint8 (H,W,3) -> w0 float32 (num_ws,w_dim): W+ optimisation (paper schedule) from ``w_avg``, or
+        from the encoder's output with ``invert.init=encoder``."""
         from a2v.gan.invert import optimize_ws
-        from a2v.recipes.talk.train import build_inversion_loss
+        from a2v.recipes.talk.invert import build_init_encoder, build_inversion_loss
 
         G, inv = self.generator, self.cfg.invert
         target = frames_to_tensor(face[None], G.resolution).to(self.device)  # (H,W,3)->(1,3,R,R)
-        init = G.w_avg.detach().to(self.device)[None, None].expand(1, G.num_ws, -1)  # (w_dim,)->(1,num_ws,w_dim)
+        if inv.init == "encoder":
+            if self.init_encoder is None:
+                self.init_encoder = build_init_encoder(self.cfg, G, self.device)
+            init = self.init_encoder(target)  # (1,3,R,R)->(1,num_ws,w_dim)
+        else:
+            init = G.w_avg.detach().to(self.device)[None, None].expand(1, G.num_ws, -1)  # (w_dim,)->(1,num_ws,w_dim)
         loss_fn = build_inversion_loss(self.cfg, self.device)
         res = optimize_ws(G.synthesis, target, init, steps or self.cfg.generate.invert_steps, inv.first_lr, loss_fn,
                           lr_final=inv.first_lr_final, progress=progress, desc="photo inversion")

@@ -1,6 +1,7 @@
 """Training stages of the talk recipe, each resumable on its own, in one run folder::
 
     RUN/latents/      invert     W+ of every frame of every prepared clip (+ audio), see data.LatentStore
+                                 and recipes.talk.invert (resumable clip by clip)
     RUN/vae/          vae        a2v.train run of the VAE on normalised offsets; normalizer.json
     RUN/embed2lat/    embed2lat  a2v.train run of Embed2Lat (wav2vec2 features -> VAE means)
     RUN/pipeline/     exported after embed2lat: TalkPipeline.from_pretrained(RUN / "pipeline")
@@ -12,7 +13,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -25,14 +25,20 @@ from a2v.io import write_json_atomic
 from a2v.nn.vae import MLPVAE, vae_loss
 from a2v.recipes.talk.config import TalkConfig
 from a2v.recipes.talk.data import (
-    Clip,
     FrameDataset,
     LatentStore,
     Normalizer,
     WindowDataset,
-    frames_to_tensor,
     load_offsets,
     split_ids,
+)
+from a2v.recipes.talk.invert import (  # noqa: F401 - the invert stage, re-exported
+    build_generator,
+    build_init_encoder,
+    build_inversion_loss,
+    invert_clips,
+    run_generator,
+    run_invert,
 )
 from a2v.recipes.talk.model import Embed2Lat
 from a2v.train import Task, TrainConfig, fit
@@ -50,29 +56,6 @@ def say(msg: str) -> None:
 # --- builders ---------------------------------------------------------------------------------------
 
 
-def build_generator(cfg: TalkConfig, device: str | torch.device = "cpu") -> nn.Module:
-    """The configured style generator (a2v.gan.stylegan.load_generator), frozen, in eval mode."""
-    from a2v.gan.stylegan import load_generator
-
-    g = cfg.generator
-    G = load_generator(g.kind, g.path, code_dir=g.code_dir or None, trust_pickle=g.trust_pickle, builtin=g.builtin,
-                       device=device)
-    return G.eval().requires_grad_(False)
-
-
-def build_inversion_loss(cfg: TalkConfig, device: str | torch.device = "cpu") -> nn.Module:
-    """Per-image MSE + lpips_weight * LPIPS (a2v.gan.invert.ReconstructionLoss); LPIPS only when its weight > 0."""
-    from a2v.gan.invert import ReconstructionLoss
-
-    inv = cfg.invert
-    lp = None
-    if inv.lpips_weight > 0:
-        from a2v.metrics import build_lpips
-
-        lp = build_lpips(inv.lpips_net, inv.lpips_weights_path or None, device)
-    return ReconstructionLoss(lp, inv.mse_weight, inv.lpips_weight).to(device)
-
-
 def build_vae(cfg: TalkConfig, w_dim: int) -> MLPVAE:
     return MLPVAE(cfg.vae_dims(w_dim))
 
@@ -85,80 +68,6 @@ def _fit_batch(tcfg: TrainConfig, n_items: int, what: str) -> TrainConfig:
         say(f"{what}: {n_items} items < batch_size {tcfg.batch_size}; using batch_size {n_items}")
         return dataclasses.replace(tcfg, batch_size=n_items)
     return tcfg
-
-
-# --- stage 1: inversion -----------------------------------------------------------------------------
-
-
-@torch.no_grad()
-def _pixel_mse(G: nn.Module, ws: torch.Tensor, target: torch.Tensor, batch: int, device: torch.device) -> torch.Tensor:
-    """Per-frame MSE of synthesis(ws) vs target on [-1,1] images: ws (F,num_ws,w_dim), target (F,3,R,R) -> (F,)."""
-    out = [(G.synthesis(ws[a : a + batch].to(device)) - target[a : a + batch].to(device)).pow(2).flatten(1).mean(1)
-           for a in range(0, ws.shape[0], batch)]  # (b,3,R,R)->(b,)
-    return torch.cat(out).cpu()
-
-
-def invert_clips(cfg: TalkConfig, clips: Sequence[Clip], G: nn.Module, loss_fn: nn.Module,
-                 device: str | torch.device = "cpu", progress: bool = True) -> list[tuple[str, dict[str, torch.Tensor]]]:
-    """Invert every frame of ``clips`` (paper schedule, batched over clips; a2v.gan.invert.invert_sequences).
-
-    Returns [(id, {"ws" (F,num_ws,w_dim), "loss" (F,), "mse" (F,), "audio" (S,)})].
-    """
-    from a2v.gan.invert import invert_sequences
-
-    inv, dev = cfg.invert, torch.device(device)
-    targets = [frames_to_tensor(c.frames, G.resolution) for c in clips]  # (F,H,W,3)->(F,3,R,R) each
-    res = invert_sequences(G, targets, loss_fn, first_steps=inv.first_steps, first_lr=inv.first_lr,
-                           first_lr_final=inv.first_lr_final, later_steps=inv.later_steps, later_lr=inv.later_lr,
-                           frames_per_step=inv.frames_per_step, max_batch=inv.max_batch, device=dev,
-                           progress=progress)
-    out = []
-    for c, t, r in zip(clips, targets, res, strict=True):
-        mse = _pixel_mse(G, r.ws, t, inv.max_batch, dev)
-        out.append((c.id, {"ws": r.ws, "loss": r.loss, "mse": mse, "audio": torch.from_numpy(c.audio)}))
-    return out
-
-
-def run_invert(cfg: TalkConfig, data_dir: str | Path, run_dir: str | Path, *, clips: Sequence[Clip] | None = None,
-               generator: nn.Module | None = None, progress: bool = True) -> LatentStore:
-    """Stage ``invert``: prepared dataset ``data_dir`` (or in-memory ``clips``) -> ``run_dir/latents``.
-
-    Clips are inverted in groups of ``invert.max_batch`` clips (frame t of every clip of a group in one batch).
-    """
-    dev = resolve_device(cfg.device)
-    G = generator if generator is not None else build_generator(cfg, dev)
-    G = G.to(dev)
-    loss_fn = build_inversion_loss(cfg, dev)
-    if clips is None:
-        from a2v.recipes.talk.data import iter_prepared_clips
-
-        clips_it = iter_prepared_clips(data_dir, cfg.invert.max_clips)
-    else:
-        clips_it = iter(clips)
-    done: list[tuple[str, dict[str, torch.Tensor]]] = []
-    group: list[Clip] = []
-    fps, sr = None, cfg.audio.sample_rate_hz
-    for clip in clips_it:
-        if fps is not None and abs(clip.fps - fps) > 1e-6:
-            raise InputError(f"clip {clip.id} is at {clip.fps} fps, earlier clips at {fps}: prepare with one fps")
-        fps = clip.fps
-        group.append(clip)
-        if len(group) == cfg.invert.max_batch:
-            done += invert_clips(cfg, group, G, loss_fn, dev, progress)
-            group = []
-    if group:
-        done += invert_clips(cfg, group, G, loss_fn, dev, progress)
-    if not done:
-        raise InputError(f"no clips to invert in {data_dir}")
-    store = LatentStore.write(Path(run_dir) / "latents", done, fps, sr, G.num_ws, G.w_dim)
-    from a2v.gan.stylegan import SmallStyleGenerator
-
-    if isinstance(G, SmallStyleGenerator):  # later stages and the pipeline use exactly this generator
-        G.save_pretrained(Path(run_dir) / "generator")
-    mse = torch.cat([d["mse"] for _, d in done])
-    psnr = float((10 * torch.log10(4.0 / mse.clamp_min(1e-12))).mean())  # [-1,1] images: peak-to-peak 2
-    say(f"inverted {len(done)} clips, {mse.numel()} frames: mean PSNR {psnr:.2f} dB -> {store.path}")
-    return store
 
 
 # --- stage 2: VAE -----------------------------------------------------------------------------------
@@ -312,17 +221,6 @@ def export_pipeline(cfg: TalkConfig, run_dir: str | Path, *, generator: nn.Modul
     return pipe.save_pretrained(run_dir / "pipeline")
 
 
-def run_generator(cfg: TalkConfig, run_dir: str | Path) -> nn.Module:
-    """The generator of a run: the built-in one saved by the invert stage (``run_dir/generator``), else the
-    configured one."""
-    from a2v.gan.stylegan import GENERATOR_CONFIG, SmallStyleGenerator
-
-    saved = Path(run_dir) / "generator"
-    if (saved / GENERATOR_CONFIG).is_file():
-        return SmallStyleGenerator.from_pretrained(saved).eval().requires_grad_(False)
-    return build_generator(cfg)
-
-
 def _embed2lat_in_dim(run: Path) -> int:
     from a2v.train import latest_checkpoint
 
@@ -344,7 +242,7 @@ def run_stage(cfg: TalkConfig, stage: str, data_dir: str | Path | None, run_dir:
     if stage in ("invert", "all"):
         if data_dir is None:
             raise InputError("the invert stage needs --data (a folder from `a2v prepare talk`)")
-        store = run_invert(cfg, data_dir, run_dir, generator=kw.get("generator"), progress=progress)
+        store = run_invert(cfg, data_dir, run_dir, generator=kw.get("generator"), progress=progress, resume=resume)
         if stage == "invert":
             return store.path
     if stage in ("vae", "all"):
