@@ -48,7 +48,9 @@ def _new_decoder(mode: str):
     if mode == "lm":
         return ps.Decoder(**common)
     if mode == "align":  # bestpath off: its lattice rescoring can give phones impossible durations
-        return ps.Decoder(lm=None, bestpath=False, **common)
+        # Wide beams: the default ones prune the only allowed path on some sentences (the search
+        # follows one word sequence, so the cost stays small).
+        return ps.Decoder(lm=None, bestpath=False, beam=1e-100, pbeam=1e-100, wbeam=1e-80, **common)
     # allphone settings of PocketSphinx's own phoneme test (lw, pip, beams)
     model = ps.get_model_path("en-us/en-us-phone.lm.bin")
     return ps.Decoder(allphone=model, lw=2.0, pip=0.3, beam=1e-200, pbeam=1e-20, **common)

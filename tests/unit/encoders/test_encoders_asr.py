@@ -6,7 +6,9 @@ import subprocess
 import numpy as np
 import pytest
 
+from a2v.audio import synthesize_speech
 from a2v.encoders import Transcript, align_words, phoneme_segments, transcribe
+from a2v.encoders.sphinx import normalize_text
 from a2v.errors import ConfigError, InputError, MissingWeightsError
 
 pytest.importorskip("pocketsphinx")
@@ -80,6 +82,16 @@ def test_forced_alignment_words_and_phones(speech):
     w_s, w_e = starts["three"]
     three = [(p, s, e) for p, s, e in phones if s >= w_s - 1e-6 and e <= w_e + 1e-6 and p != "SIL"]
     assert [p for p, _, _ in three] == ["TH", "R", "IY"]
+
+
+def test_alignment_of_a_sentence_the_default_beams_lost(speech):  # speech: skips without espeak-ng
+    text = "She can scoop these things into three red bags."  # failed to align with PocketSphinx's default beams
+    wav = synthesize_speech(text, 16000)
+    words = align_words(wav, 16000, text)
+    assert [w for w, _, _ in words] == normalize_text(text)
+    _check_timeline(words, len(wav) / 16000)
+    phones = [p for p, _, _ in phoneme_segments(wav, 16000, text) if p != "SIL"]
+    assert phones[:3] == ["SH", "IY", "K"] and phones[-4:] == ["B", "AE", "G", "Z"]
 
 
 def test_phone_recognition_without_transcript(speech):
