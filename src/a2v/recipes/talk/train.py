@@ -39,18 +39,13 @@ from a2v.recipes.talk.invert import (  # noqa: F401 - the invert stage, re-expor
     invert_clips,
     run_generator,
     run_invert,
+    say,
 )
 from a2v.recipes.talk.model import Embed2Lat
 from a2v.train import Task, TrainConfig, fit
 from a2v.train.task import StepContext
 
 STAGES = ("invert", "vae", "embed2lat", "all")
-
-
-def say(msg: str) -> None:
-    from a2v.cliutil import console
-
-    console.print(msg)
 
 
 # --- builders ---------------------------------------------------------------------------------------
