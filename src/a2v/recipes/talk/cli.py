@@ -78,7 +78,7 @@ def generate(
     audio: Annotated[Path | None, typer.Option("--audio", "-a", help="Speech (wav/mp3/... or a video's audio); "
                                                                      "required.")] = None,
     output: Annotated[Path, typer.Option("--output", "-o", help="Video to write (.mp4).")] = Path("out.mp4"),
-    motion_scale: Annotated[float | None, typer.Option(help="Multiply the offsets (paper figures: 500).")] = None,
+    motion_scale: Annotated[float | None, typer.Option(help="Multiply the predicted VAE codes before decoding (paper: 500).")] = None,
     detect: Annotated[bool | None, typer.Option("--detect/--no-detect", help="Find and crop the face (MTCNN); "
                                                "--no-detect when the photo already is a face crop.")] = None,
     paste_back: Annotated[bool | None, typer.Option("--paste-back/--no-paste-back",

@@ -140,11 +140,11 @@ class AudioSettings:
 
 @dataclass(frozen=True)
 class GenerateSettings:
-    """Generation: ``motion_scale`` multiplies the decoded offsets (the paper magnified them by 500 for its
-    figures; 1 = as learned). detect_face: find the face in the photo (MTCNN) and crop it like the data;
+    """Generation: ``motion_scale`` multiplies Embed2Lat's predicted VAE code mu before the VAE decoder (paper
+    sec. 3.5: 500; 1 = the codes as learned). detect_face: find the face in the photo (MTCNN) and crop it like the data;
     False = the photo already is an aligned face crop. paste_back: put the generated face back into the photo."""
 
-    motion_scale: float = 1.0
+    motion_scale: float = 500.0  # times the predicted code mu, before decoding (paper)
     fps: float = 25.0
     detect_face: bool = True
     min_face_px: float = 80.0

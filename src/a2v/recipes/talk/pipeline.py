@@ -4,8 +4,8 @@
     res = pipe.generate(photo="face.jpg", audio="speech.wav", output="out.mp4")   # res.frames uint8 (F,H,W,3)
 
 Steps (talk paper sec. 3.5): photo -> face crop (MTCNN, like the training data) -> W+ inversion -> w0;
-audio (16 kHz) -> wav2vec2 features (50 Hz) -> Embed2Lat -> VAE codes per frame (fps) -> VAE decode ->
-offsets (de-normalised) x motion_scale -> W+ rows ``latents.layers`` of w0 replaced by w0 + dw ->
+audio (16 kHz) -> wav2vec2 features (50 Hz) -> Embed2Lat -> predicted VAE codes mu per frame (fps) x motion_scale
+(paper: 500) -> VAE decode -> offsets (de-normalised) -> W+ rows ``latents.layers`` of w0 replaced by w0 + dw ->
 synthesis -> frames -> optional paste-back into the photo -> H.264 video with the audio muxed.
 
 A saved folder holds ``talk.json`` (format, resolved TalkConfig, normalizer, sizes), ``vae.safetensors``,
@@ -192,13 +192,26 @@ class TalkPipeline:
         return res.ws[0]
 
     @torch.no_grad()
-    def predict_offsets(self, wav: np.ndarray | torch.Tensor, n_frames: int) -> torch.Tensor:
-        """wav float32 (S,) 16 kHz -> de-normalised offsets float32 (F, L*w_dim) for ``n_frames`` frames."""
+    def predict_codes(self, wav: np.ndarray | torch.Tensor, n_frames: int) -> torch.Tensor:
+        """wav float32 (S,) 16 kHz -> Embed2Lat's predicted VAE codes mu float32 (F,Z) for ``n_frames`` frames."""
         from a2v.recipes.talk.train import encode_speech
 
         feats = encode_speech(self._encoder(), torch.as_tensor(wav, dtype=torch.float32))  # (S,)->(T,D)
-        codes = self.embed2lat(feats[None].to(self.device), n_frames)[0]  # (1,T,D)->(F,Z)
-        return self.normalizer.inverse(self.vae.decode(codes))  # (F,Z)->(F,L*w_dim)
+        return self.embed2lat(feats[None].to(self.device), n_frames)[0]  # (1,T,D)->(F,Z)
+
+    @torch.no_grad()
+    def decode_codes(self, codes: torch.Tensor, motion_scale: float = 1.0) -> torch.Tensor:
+        """codes mu float (F,Z) -> de-normalised offsets float32 (F, L*w_dim) of ``motion_scale * mu``
+        (paper sec. 3.5: the predicted latent code is multiplied by 500 before the VAE decoder)."""
+        return self.normalizer.inverse(self.vae.decode(codes * motion_scale))  # (F,Z)->(F,L*w_dim)
+
+    @torch.no_grad()
+    def predict_offsets(self, wav: np.ndarray | torch.Tensor, n_frames: int,
+                        motion_scale: float | None = None) -> torch.Tensor:
+        """wav float32 (S,) 16 kHz -> de-normalised offsets float32 (F, L*w_dim) for ``n_frames`` frames, decoded
+        from the predicted codes times ``motion_scale`` (default ``generate.motion_scale``)."""
+        scale = self.cfg.generate.motion_scale if motion_scale is None else motion_scale
+        return self.decode_codes(self.predict_codes(wav, n_frames), scale)  # (S,)->(F,Z)->(F,L*w_dim)
 
     @torch.no_grad()
     def synthesize(self, w0: torch.Tensor, dw: torch.Tensor, progress: bool = False) -> np.ndarray:
@@ -217,7 +230,8 @@ class TalkPipeline:
         """Photo (path or uint8 (H,W,3) RGB) + audio (path or float32 (S,) at 16 kHz) -> video frames at
         ``generate.fps``, F = round(S / 16000 * fps); written with the audio to ``output`` (.mp4) when given.
 
-        w0: a ready W+ code (num_ws,w_dim) of the face (skips the inversion).
+        w0: a ready W+ code (num_ws,w_dim) of the face (skips the inversion). motion_scale: multiplies the
+        predicted VAE codes before decoding (default ``generate.motion_scale``; paper 500).
         """
         import cv2
 
@@ -238,7 +252,7 @@ class TalkPipeline:
         face, tf = self.face_crop(img, g.detect_face if detect_face is None else detect_face, detector)
         if w0 is None:
             w0 = self.invert_photo(face, progress=progress)
-        dw = self.predict_offsets(wav, n_frames) * (g.motion_scale if motion_scale is None else motion_scale)
+        dw = self.predict_offsets(wav, n_frames, motion_scale)  # (S,)->(F,L*w_dim)
         frames = self.synthesize(w0, dw, progress)  # (F,R,R,3)
         if (g.paste_back if paste_back is None else paste_back) and tf is not None:
             size = (tf.size_px, tf.size_px)
