@@ -42,9 +42,11 @@ class InvertSettings:
     later_init: "previous" = the paper's chain (each later frame from the previous frame's solution);
     "first" = ours, batched over frames too: every later frame starts from its clip's first-frame solution and
     all later frames are optimised together; it needs more ``later_steps`` than the chain for the same loss
-    (docs/talk.md, benchmarks/talk_inversion.py). init: start of the first frame, "mean" (``w_avg``, paper) or
-    "encoder" (a torch.export archive ``encoder_path`` mapping images (1,3,R,R) in [0,1] to W+ (1,num_ws,w_dim);
-    ``trust_encoder=true`` since loading unpickles parts of it).
+    (docs/talk.md, benchmarks/talk_inversion.py). init: start of the first frame, "random" (paper: the mapping
+    network's w of a random z, the same in every W+ row; z drawn from ``seed`` and the clip id, so reruns and
+    ``--resume`` give the same start), "mean" (ours, an option: ``w_avg``) or "encoder" (a torch.export archive
+    ``encoder_path`` mapping images (1,3,R,R) in [0,1] to W+ (1,num_ws,w_dim); ``trust_encoder=true`` since
+    loading unpickles parts of it).
     """
 
     first_steps: int = 1000
@@ -59,7 +61,8 @@ class InvertSettings:
     max_batch: int = 64  # most images per generator pass (frames of all clips are batched together)
     frames_per_step: int = 1  # 1 = the paper's frame-by-frame chain (later_init=previous)
     later_init: Literal["previous", "first"] = "previous"
-    init: Literal["mean", "encoder"] = "mean"
+    init: Literal["random", "mean", "encoder"] = "random"
+    seed: int = 0  # random first-frame start (init=random)
     encoder_path: str = ""
     trust_encoder: bool = False
     max_clips: int = 0  # 0 = every clip of the dataset
@@ -67,9 +70,9 @@ class InvertSettings:
     def __post_init__(self) -> None:
         if self.first_steps < 1 or self.later_steps < 0 or self.max_batch < 1 or self.frames_per_step < 1:
             raise ConfigError("invert: first_steps, max_batch, frames_per_step must be >= 1 and later_steps >= 0")
-        if self.later_init not in ("previous", "first") or self.init not in ("mean", "encoder"):
+        if self.later_init not in ("previous", "first") or self.init not in ("random", "mean", "encoder"):
             raise ConfigError(f"invert.later_init must be previous or first (got {self.later_init!r}) and "
-                              f"invert.init mean or encoder (got {self.init!r})")
+                              f"invert.init random, mean or encoder (got {self.init!r})")
         if self.init == "encoder" and not self.encoder_path:
             raise ConfigError("invert.init=encoder needs invert.encoder_path (a torch.export .pt2 file)")
 

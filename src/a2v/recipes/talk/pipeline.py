@@ -173,10 +173,11 @@ class TalkPipeline:
         return tf.apply(photo), tf
 
     def invert_photo(self, face: np.ndarray, steps: int | None = None, progress: bool = False) -> torch.Tensor:
-        """face uint8 (H,W,3) -> w0 float32 (num_ws,w_dim): W+ optimisation (paper schedule) from ``w_avg``, or
-        from the encoder's output with ``invert.init=encoder``."""
+        """face uint8 (H,W,3) -> w0 float32 (num_ws,w_dim): W+ optimisation (paper schedule) from a random w
+        (``invert.init=random``, paper, seeded by ``invert.seed``), ``w_avg`` (``mean``) or the encoder's output
+        (``encoder``)."""
         from a2v.gan.invert import optimize_ws
-        from a2v.recipes.talk.invert import build_init_encoder, build_inversion_loss
+        from a2v.recipes.talk.invert import build_init_encoder, build_inversion_loss, random_start
 
         G, inv = self.generator, self.cfg.invert
         target = frames_to_tensor(face[None], G.resolution).to(self.device)  # (H,W,3)->(1,3,R,R)
@@ -184,6 +185,8 @@ class TalkPipeline:
             if self.init_encoder is None:
                 self.init_encoder = build_init_encoder(self.cfg, G, self.device)
             init = self.init_encoder(target)  # (1,3,R,R)->(1,num_ws,w_dim)
+        elif inv.init == "random":
+            init = random_start(G, ["photo"], inv.seed, self.device)  # (1,num_ws,w_dim)
         else:
             init = G.w_avg.detach().to(self.device)[None, None].expand(1, G.num_ws, -1)  # (w_dim,)->(1,num_ws,w_dim)
         loss_fn = build_inversion_loss(self.cfg, self.device)
