@@ -108,3 +108,70 @@ def test_photo_inversion_starts_from_a_random_w(pipe):
     w0 = slow.invert_photo(photo, steps=1)
     torch.testing.assert_close(w0, random_start(G, ["photo"], 0)[0], atol=1e-6, rtol=0)
     assert (w0 - G.w_avg).abs().max() > 0.1
+
+
+def test_whole_clips_and_tiled_windows():
+    from a2v.recipes.talk.data import WindowDataset, collate_padded
+
+    feats = [torch.arange(29.0)[:, None].expand(29, 2), torch.arange(8.0)[:, None].expand(8, 2)]  # 50 Hz, 2F-1 rows
+    codes = [torch.arange(15.0)[:, None], torch.arange(4.0)[:, None]]  # 25 fps
+    whole = WindowDataset(feats, codes, 0)
+    assert len(whole) == 2 and whole[0]["codes"].shape == (15, 1) and whole[0]["feats"].shape == (30, 2)
+    assert whole[0]["feat_mask"].tolist() == [True] * 29 + [False]  # the missing last feature row is masked
+    b = collate_padded([whole[0], whole[1]])
+    assert b["feats"].shape == (2, 30, 2) and b["codes"].shape == (2, 15, 1)
+    assert b["mask"][1].tolist() == [True] * 4 + [False] * 11 and b["feat_mask"][1].sum() == 8
+    tiled = WindowDataset(feats, codes, 10, tile=True)
+    assert [tiled.frames(k) for k in range(len(tiled))] == [(0, 0), (0, 10), (1, 0)]  # every frame once
+    assert tiled[1]["mask"].tolist() == [True] * 5 + [False] * 5 and tiled[1]["feats"][0, 0] == 20
+    assert tiled[1]["feat_mask"].sum() == 9  # feature rows 20..28
+
+
+def test_embed2lat_runs_as_trained():
+    from a2v.recipes.talk.config import Embed2LatSettings
+    from a2v.recipes.talk.model import predict_clip_codes
+
+    cfg = Embed2LatSettings(hidden_size=8, num_layers=1, num_heads=2, intermediate_size=16, conv_pos_kernel=4,
+                            conv_pos_groups=2, dropout=0.0)
+    torch.manual_seed(0)
+    net = Embed2Lat(cfg, in_dim=5, code_dim=3).eval()
+    feats = torch.randn(40, 5)  # 20 frames
+    with torch.no_grad():
+        whole = predict_clip_codes(net, feats, 20, 0)
+        torch.testing.assert_close(whole, net(feats[None], 20)[0])
+        win = predict_clip_codes(net, feats, 20, 8)  # windows 0-7, 8-15, 16-19 (padded, masked)
+        parts = [net(feats[None, 0:16], 8)[0], net(feats[None, 16:32], 8)[0], net(feats[None, 32:40], 4)[0]]
+    assert win.shape == (20, 3)
+    torch.testing.assert_close(win, torch.cat(parts), rtol=1e-4, atol=1e-5)
+    assert (win - whole).abs().max() > 1e-3  # windows are another way to run it
+
+
+@pytest.mark.parametrize("window", [0, 10])
+def test_validation_mse_of_training_equals_the_evaluated_one(tiny_cfg, tiny_generator, tiny_clips, tmp_path, window):
+    import json
+
+    from a2v.recipes.talk.evaluate import evaluate_run
+    from a2v.recipes.talk.train import run_invert, run_stage
+
+    cfg = replace(tiny_cfg, [f"embed2lat.window_frames={window}", "invert.first_steps=2", "invert.later_steps=1"])
+    run_invert(cfg, None, tmp_path, clips=tiny_clips, generator=tiny_generator, progress=False)
+    run_stage(cfg, "vae", None, tmp_path, progress=False)
+    run_stage(cfg, "embed2lat", None, tmp_path, progress=False)
+    best = json.loads((tmp_path / "embed2lat" / "checkpoints" / "best.json").read_text())
+    m = evaluate_run(tmp_path)
+    assert best["metric"] == "val_mse"
+    assert m["embed2lat_val_mse"] == pytest.approx(best["value"], rel=1e-4)
+    # and it is the MSE of this way of running: the other one (whole clips vs windows) gives another number
+    from a2v.recipes.talk.data import LatentStore, offsets
+    from a2v.recipes.talk.pipeline import TalkPipeline
+    from a2v.recipes.talk.train import embed2lat_mse, encode_speech
+
+    pipe, store = TalkPipeline.from_pretrained(tmp_path / "pipeline"), LatentStore(tmp_path / "latents")
+    data = []
+    for cid in store.ids[2:]:  # the held-out clip (val_fraction 0.34: every 3rd)
+        c = store.clip(cid)
+        mu = pipe.vae.encode(pipe.normalizer(offsets(c["ws"], cfg.latents.layers)))[0]  # (F,Z)
+        data.append((encode_speech(pipe._encoder(), c["audio"]), mu.detach()))
+    assert embed2lat_mse(pipe.embed2lat, data, window) == pytest.approx(best["value"], rel=1e-4)
+    other = embed2lat_mse(pipe.embed2lat, data, 10 - window)
+    assert abs(other - best["value"]) > 1e-4 * best["value"]

@@ -109,7 +109,9 @@ class Embed2LatSettings:
     """Embed2Lat (paper sec. 3.4): a transformer of wav2vec2's encoder structure over wav2vec2 features,
     average-pooled to the video frame rate, then linear to the VAE code; trained with MSE on VAE means.
 
-    window_frames: training windows of this many video frames (the audio features of the same span).
+    window_frames: 0 = whole clips (paper: each clip's features pooled to fps x T frames); W > 0 = ours, windows of
+    W video frames (half-overlapping in training). Training, validation, ``a2v talk evaluate`` and generation all
+    run Embed2Lat on the same unit (model.predict_clip_codes), so the validation MSE compares with the paper's.
     val_fraction: share of clips held out for the validation MSE (paper: 0.273).
     """
 
@@ -120,7 +122,7 @@ class Embed2LatSettings:
     conv_pos_kernel: int = 128
     conv_pos_groups: int = 16
     dropout: float = 0.1
-    window_frames: int = 50
+    window_frames: int = 0  # 0 = whole clips (paper)
     val_fraction: float = 0.1
     train: TrainConfig = field(default_factory=lambda: TrainConfig(batch_size=256, lr=1e-5, max_steps=20000,
                                                                     eval_every=1000, best_metric="val_mse"))
@@ -128,8 +130,8 @@ class Embed2LatSettings:
     def __post_init__(self) -> None:
         if self.hidden_size % self.num_heads or self.hidden_size % self.conv_pos_groups:
             raise ConfigError("embed2lat.hidden_size must be divisible by num_heads and conv_pos_groups")
-        if self.window_frames < 1 or not 0.0 <= self.val_fraction < 1.0:
-            raise ConfigError("embed2lat.window_frames must be >= 1 and val_fraction in [0, 1)")
+        if self.window_frames < 0 or not 0.0 <= self.val_fraction < 1.0:
+            raise ConfigError("embed2lat.window_frames must be >= 0 (0 = whole clips) and val_fraction in [0, 1)")
 
 
 @dataclass(frozen=True)

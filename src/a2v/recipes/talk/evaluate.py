@@ -6,7 +6,8 @@
   LPIPS per frame = (loss - mse_weight * MSE) / lpips_weight when the inversion used LPIPS.
 - VAE: MSE of the reconstruction from the posterior mean, on normalised offsets of the held-out clips
   (all clips when none are held out).
-- Embed2Lat: MSE between predicted codes and the VAE means on the held-out clips (paper: 0.273).
+- Embed2Lat: MSE between predicted codes and the VAE means on the held-out clips (paper: 0.273), each clip
+  run as Embed2Lat was trained (whole, or in windows of ``embed2lat.window_frames``): the training run's val_mse.
 - with a generated video: mouth-audio sync (a2v.metrics.sync); when it cannot be measured (no face found) the
   part is listed under "not_measured" with the reason and the other metrics are kept.
 """
@@ -44,6 +45,7 @@ def inversion_metrics(store: LatentStore, cfg: TalkConfig) -> dict[str, float]:
 def model_metrics(pipe: Any, store: LatentStore, val_fraction: float) -> dict[str, float]:
     """VAE reconstruction MSE and Embed2Lat MSE (normalised offset space / code space) on held-out clips."""
     from a2v.recipes.talk.data import offsets
+    from a2v.recipes.talk.model import predict_clip_codes
     from a2v.recipes.talk.train import encode_speech
 
     _, val_ids = split_ids(store.ids, val_fraction)
@@ -56,7 +58,8 @@ def model_metrics(pipe: Any, store: LatentStore, val_fraction: float) -> dict[st
         mu, _ = pipe.vae.encode(x)  # (F,D)->(F,Z)
         rec.append((pipe.vae.decode(mu) - x).pow(2).mean(-1))  # (F,)
         feats = encode_speech(pipe._encoder(), c["audio"])  # (S,)->(T,D')
-        pred = pipe.embed2lat(feats[None].to(dev), x.shape[0])[0]  # (1,T,D')->(F,Z)
+        pred = predict_clip_codes(pipe.embed2lat, feats, x.shape[0], pipe.cfg.embed2lat.window_frames,
+                                  float(getattr(pipe._encoder(), "frame_rate_hz", 50.0)), store.fps)  # (T,D')->(F,Z), as in training
         e2l.append((pred - mu).pow(2).mean(-1))  # (F,)
     return {"vae_recon_mse": float(torch.cat(rec).mean()), "embed2lat_val_mse": float(torch.cat(e2l).mean()),
             "eval_clips": float(len(ids))}

@@ -196,11 +196,15 @@ class TalkPipeline:
 
     @torch.no_grad()
     def predict_codes(self, wav: np.ndarray | torch.Tensor, n_frames: int) -> torch.Tensor:
-        """wav float32 (S,) 16 kHz -> Embed2Lat's predicted VAE codes mu float32 (F,Z) for ``n_frames`` frames."""
+        """wav float32 (S,) 16 kHz -> Embed2Lat's predicted VAE codes mu float32 (F,Z) for ``n_frames`` frames, run
+        as it was trained (whole audio, or windows of ``embed2lat.window_frames``: model.predict_clip_codes)."""
+        from a2v.recipes.talk.model import predict_clip_codes
         from a2v.recipes.talk.train import encode_speech
 
-        feats = encode_speech(self._encoder(), torch.as_tensor(wav, dtype=torch.float32))  # (S,)->(T,D)
-        return self.embed2lat(feats[None].to(self.device), n_frames)[0]  # (1,T,D)->(F,Z)
+        enc = self._encoder()
+        feats = encode_speech(enc, torch.as_tensor(wav, dtype=torch.float32))  # (S,)->(T,D)
+        return predict_clip_codes(self.embed2lat, feats, n_frames, self.cfg.embed2lat.window_frames,
+                                  float(getattr(enc, "frame_rate_hz", 50.0)), self.cfg.generate.fps)  # (T,D)->(F,Z)
 
     @torch.no_grad()
     def decode_codes(self, codes: torch.Tensor, motion_scale: float = 1.0) -> torch.Tensor:
