@@ -175,3 +175,11 @@ def test_validation_mse_of_training_equals_the_evaluated_one(tiny_cfg, tiny_gene
     assert embed2lat_mse(pipe.embed2lat, data, window) == pytest.approx(best["value"], rel=1e-4)
     other = embed2lat_mse(pipe.embed2lat, data, 10 - window)
     assert abs(other - best["value"]) > 1e-4 * best["value"]
+
+
+def test_paper_yaml_is_the_dataclass_defaults():
+    import dataclasses
+
+    paper = load_config(TalkConfig, REPO / "configs" / "talk" / "paper.yaml")
+    assert dataclasses.replace(paper, prepare={}) == TalkConfig()
+    assert (paper.invert.init, paper.embed2lat.window_frames, paper.generate.motion_scale) == ("random", 0, 500.0)
