@@ -202,7 +202,7 @@ def run_embed2lat(cfg: TalkConfig, run_dir: str | Path, *, encoder: nn.Module | 
     in_dim = next(iter(feats.values())).shape[1]
     e2l, rate = cfg.embed2lat, float(encoder.frame_rate_hz)
     ds = WindowDataset([feats[i] for i in train_ids], [codes[i] for i in train_ids], e2l.window_frames, rate, store.fps)
-    tcfg = _fit_batch(cfg.embed2lat.train, len(ds), "Embed2Lat windows")
+    tcfg = _fit_batch(cfg.embed2lat.train, len(ds), "Embed2Lat clips" if e2l.window_frames <= 0 else "Embed2Lat windows")
     val = [(feats[i], codes[i]) for i in val_ids] or None
     if val is None and tcfg.best_metric:
         tcfg = dataclasses.replace(tcfg, best_metric="")
