@@ -79,7 +79,10 @@ HUB_FILES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("FVD I3D (TorchScript)", ("i3d_torchscript.pt",)),
     ("StyleGAN3 FFHQ-U 256", ("stylegan3-r-ffhqu-256x256.pkl",)),
     ("VQGAN ImageNet f16 16384", ("vqgan_imagenet_f16_16384.ckpt",)),
+    ("VQGAN ImageNet f16 16384 config", ("vqgan_imagenet_f16_16384.yaml",)),
 )
+# Loaded by bare file name (a2v.weight_files rule): the report says what those loaders would load.
+NAMED_WEIGHT_FILES = {"stylegan3-r-ffhqu-256x256.pkl", "vqgan_imagenet_f16_16384.ckpt", "vqgan_imagenet_f16_16384.yaml"}
 
 
 @dataclass(frozen=True)
@@ -198,12 +201,14 @@ def _hub() -> dict[str, dict[str, Any]]:
         has_weights = any(snap.glob("*.safetensors")) or any(snap.glob("*.bin"))
         detail = str(snap) if has_weights else f"{snap} (config only: no weight file)"
         out[name] = {"kind": "huggingface", **asdict(Entry(name, True, detail))}
+    from a2v.weight_files import locate_weight_file
+
     ckpt = torch_hub_checkpoints_dir()
-    dnnlib = Path(os.environ.get("DNNLIB_CACHE_DIR") or Path.home() / ".cache" / "dnnlib") / "downloads"
     for name, files in HUB_FILES:
-        hits = [ckpt / f for f in files if (ckpt / f).is_file()]
-        if not hits and files[0].endswith(".pkl") and dnnlib.is_dir():  # StyleGAN's own download cache
-            hits = sorted(dnnlib.glob(f"*_{files[0]}"))
+        if files[0] in NAMED_WEIGHT_FILES:  # the same look-up as the loaders (a2v.weight_files)
+            hits = [p for f in files if (p := locate_weight_file(f)) is not None]
+        else:
+            hits = [ckpt / f for f in files if (ckpt / f).is_file()]
         ok = bool(hits)
         detail = str(hits[0]) if ok else f"{files[0]} not in {ckpt}"
         out[name] = {

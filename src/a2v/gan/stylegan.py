@@ -101,15 +101,16 @@ class NVLabsGenerator(nn.Module):
     ) -> NVLabsGenerator:
         """Load ``G_ema`` from an NVlabs network pickle (e.g. ``stylegan3-r-ffhqu-256x256.pkl``).
 
+        path: a file, or a bare file name looked up as :mod:`a2v.weight_files` says (working folder, then the
+        torch hub checkpoint folder, then NVlabs' download cache), the rule ``a2v info`` reports with.
         code_dir: a checkout of NVlabs/stylegan3 or stylegan2-ada-pytorch (holds ``dnnlib/`` and
         ``torch_utils/``), put on ``sys.path``. trust_pickle must be True: unpickling runs code
         from the file, so load only files from a source you trust.
         """
-        p = Path(path).expanduser()
-        if not p.is_file():
-            raise MissingWeightsError(
-                f"StyleGAN network pickle not found: {p} (get {DEFAULT_STYLEGAN_PICKLE} from NVlabs and give its path)"
-            )
+        from a2v.weight_files import resolve_weight_file
+
+        p = resolve_weight_file(path, what=f"StyleGAN network pickle (e.g. NVlabs' {DEFAULT_STYLEGAN_PICKLE})",
+                                key="generator.path")
         if not trust_pickle:
             raise ConfigError(
                 f"refusing to unpickle {p}: pickles run code when loaded; if you trust this file set "
@@ -350,8 +351,6 @@ def load_generator(
     A missing file raises :class:`a2v.errors.MissingWeightsError` naming it.
     """
     if kind == "nvlabs":
-        if not str(path):
-            raise MissingWeightsError(f"no StyleGAN network pickle given: set generator.path to {DEFAULT_STYLEGAN_PICKLE}")
         return NVLabsGenerator.from_pickle(path, code_dir or None, trust_pickle, device=device)
     if kind == "builtin":
         if not str(path):

@@ -101,7 +101,7 @@ def test_frames_batched_and_encoder_init_through_the_config(cfg, tiny_generator,
     encfg = replace(still, ["invert.init=encoder", f"invert.encoder_path={enc}", "invert.trust_encoder=true"])
     kw = dict(clips=tiny_clips, generator=tiny_generator, progress=False)
     from_enc = inv_mod.run_invert(encfg, None, tmp_path / "enc", **kw)
-    from_mean = inv_mod.run_invert(still, None, tmp_path / "mean", **kw)
+    from_mean = inv_mod.run_invert(replace(still, ["invert.init=mean"]), None, tmp_path / "mean", **kw)
     for i, cid in enumerate(from_enc.ids):  # frame 0 starts at the encoder's code, below the mean start
         loss0 = from_enc.clip(cid)["loss"][0]
         torch.testing.assert_close(loss0, good_codes[1][i], rtol=1e-3, atol=1e-6)
@@ -122,7 +122,7 @@ def test_pipeline_photo_inversion_from_the_encoder(tiny_cfg, tiny_generator, tin
     true = good_codes[0][2]
     w0 = TalkPipeline(tiny_generator, *parts, cfg).invert_photo(tiny_clips[2].frames[0], steps=1)
     assert (w0 - true).abs().max() < 0.03  # one Adam step (lr 0.02) from the encoder's code
-    w0_mean = TalkPipeline(tiny_generator, *parts, tiny_cfg).invert_photo(tiny_clips[2].frames[0], steps=1)
+    w0_mean = TalkPipeline(tiny_generator, *parts, replace(tiny_cfg, ["invert.init=mean"])).invert_photo(tiny_clips[2].frames[0], steps=1)
     assert (w0_mean - true).abs().max() > 0.1
 
 

@@ -78,7 +78,7 @@ def generate(
     audio: Annotated[Path | None, typer.Option("--audio", "-a", help="Speech (wav/mp3/... or a video's audio); "
                                                                      "required.")] = None,
     output: Annotated[Path, typer.Option("--output", "-o", help="Video to write (.mp4).")] = Path("out.mp4"),
-    motion_scale: Annotated[float | None, typer.Option(help="Multiply the offsets (paper figures: 500).")] = None,
+    motion_scale: Annotated[float | None, typer.Option(help="Multiply the predicted VAE codes before decoding (paper: 500).")] = None,
     detect: Annotated[bool | None, typer.Option("--detect/--no-detect", help="Find and crop the face (MTCNN); "
                                                "--no-detect when the photo already is a face crop.")] = None,
     paste_back: Annotated[bool | None, typer.Option("--paste-back/--no-paste-back",
@@ -113,15 +113,17 @@ def evaluate(
 ) -> None:
     """Inversion PSNR/LPIPS, VAE reconstruction MSE, Embed2Lat validation MSE (paper 0.273) [+ sync of --video].
 
+    With --video, a sync that cannot be measured (no face in the video) is reported as not measured; the
+    other metrics are still written to RUN/eval.json (exit status 0).
+
     Example: a2v talk evaluate runs/talk --video out.mp4
     """
     from a2v.recipes.talk.evaluate import evaluate_run
 
-    metrics = evaluate_run(run, device=None if device == "auto" else device)
+    metrics = evaluate_run(run, device=None if device == "auto" else device, video=video)
+    missing = metrics.pop("not_measured", {})
     for k, v in metrics.items():
         console.print(f"{k}: {v:.4g}")
-    if video is not None:
-        from a2v.metrics.sync import measure_video_sync
-
-        r = measure_video_sync(video, device="cpu" if device == "auto" else device)
-        console.print(f"sync correlation {r['sync_corr']:+.3f} at lag {r['sync_lag_frames']} frames")
+    for part, why in missing.items():
+        console.print(f"[yellow]{part}: not measured[/] ({why})", markup=True, highlight=False)
+    console.print(f"wrote {run / 'eval.json'}" + (f" ({', '.join(missing)} not measured)" if missing else ""))

@@ -42,9 +42,11 @@ class InvertSettings:
     later_init: "previous" = the paper's chain (each later frame from the previous frame's solution);
     "first" = ours, batched over frames too: every later frame starts from its clip's first-frame solution and
     all later frames are optimised together; it needs more ``later_steps`` than the chain for the same loss
-    (docs/talk.md, benchmarks/talk_inversion.py). init: start of the first frame, "mean" (``w_avg``, paper) or
-    "encoder" (a torch.export archive ``encoder_path`` mapping images (1,3,R,R) in [0,1] to W+ (1,num_ws,w_dim);
-    ``trust_encoder=true`` since loading unpickles parts of it).
+    (docs/talk.md, benchmarks/talk_inversion.py). init: start of the first frame, "random" (paper: the mapping
+    network's w of a random z, the same in every W+ row; z drawn from ``seed`` and the clip id, so reruns and
+    ``--resume`` give the same start), "mean" (ours, an option: ``w_avg``) or "encoder" (a torch.export archive
+    ``encoder_path`` mapping images (1,3,R,R) in [0,1] to W+ (1,num_ws,w_dim); ``trust_encoder=true`` since
+    loading unpickles parts of it).
     """
 
     first_steps: int = 1000
@@ -59,7 +61,8 @@ class InvertSettings:
     max_batch: int = 64  # most images per generator pass (frames of all clips are batched together)
     frames_per_step: int = 1  # 1 = the paper's frame-by-frame chain (later_init=previous)
     later_init: Literal["previous", "first"] = "previous"
-    init: Literal["mean", "encoder"] = "mean"
+    init: Literal["random", "mean", "encoder"] = "random"
+    seed: int = 0  # random first-frame start (init=random)
     encoder_path: str = ""
     trust_encoder: bool = False
     max_clips: int = 0  # 0 = every clip of the dataset
@@ -67,9 +70,9 @@ class InvertSettings:
     def __post_init__(self) -> None:
         if self.first_steps < 1 or self.later_steps < 0 or self.max_batch < 1 or self.frames_per_step < 1:
             raise ConfigError("invert: first_steps, max_batch, frames_per_step must be >= 1 and later_steps >= 0")
-        if self.later_init not in ("previous", "first") or self.init not in ("mean", "encoder"):
+        if self.later_init not in ("previous", "first") or self.init not in ("random", "mean", "encoder"):
             raise ConfigError(f"invert.later_init must be previous or first (got {self.later_init!r}) and "
-                              f"invert.init mean or encoder (got {self.init!r})")
+                              f"invert.init random, mean or encoder (got {self.init!r})")
         if self.init == "encoder" and not self.encoder_path:
             raise ConfigError("invert.init=encoder needs invert.encoder_path (a torch.export .pt2 file)")
 
@@ -106,7 +109,9 @@ class Embed2LatSettings:
     """Embed2Lat (paper sec. 3.4): a transformer of wav2vec2's encoder structure over wav2vec2 features,
     average-pooled to the video frame rate, then linear to the VAE code; trained with MSE on VAE means.
 
-    window_frames: training windows of this many video frames (the audio features of the same span).
+    window_frames: 0 = whole clips (paper: each clip's features pooled to fps x T frames); W > 0 = ours, windows of
+    W video frames (half-overlapping in training). Training, validation, ``a2v talk evaluate`` and generation all
+    run Embed2Lat on the same unit (model.predict_clip_codes), so the validation MSE compares with the paper's.
     val_fraction: share of clips held out for the validation MSE (paper: 0.273).
     """
 
@@ -117,7 +122,7 @@ class Embed2LatSettings:
     conv_pos_kernel: int = 128
     conv_pos_groups: int = 16
     dropout: float = 0.1
-    window_frames: int = 50
+    window_frames: int = 0  # 0 = whole clips (paper)
     val_fraction: float = 0.1
     train: TrainConfig = field(default_factory=lambda: TrainConfig(batch_size=256, lr=1e-5, max_steps=20000,
                                                                     eval_every=1000, best_metric="val_mse"))
@@ -125,8 +130,8 @@ class Embed2LatSettings:
     def __post_init__(self) -> None:
         if self.hidden_size % self.num_heads or self.hidden_size % self.conv_pos_groups:
             raise ConfigError("embed2lat.hidden_size must be divisible by num_heads and conv_pos_groups")
-        if self.window_frames < 1 or not 0.0 <= self.val_fraction < 1.0:
-            raise ConfigError("embed2lat.window_frames must be >= 1 and val_fraction in [0, 1)")
+        if self.window_frames < 0 or not 0.0 <= self.val_fraction < 1.0:
+            raise ConfigError("embed2lat.window_frames must be >= 0 (0 = whole clips) and val_fraction in [0, 1)")
 
 
 @dataclass(frozen=True)
@@ -140,11 +145,11 @@ class AudioSettings:
 
 @dataclass(frozen=True)
 class GenerateSettings:
-    """Generation: ``motion_scale`` multiplies the decoded offsets (the paper magnified them by 500 for its
-    figures; 1 = as learned). detect_face: find the face in the photo (MTCNN) and crop it like the data;
+    """Generation: ``motion_scale`` multiplies Embed2Lat's predicted VAE code mu before the VAE decoder (paper
+    sec. 3.5: 500; 1 = the codes as learned). detect_face: find the face in the photo (MTCNN) and crop it like the data;
     False = the photo already is an aligned face crop. paste_back: put the generated face back into the photo."""
 
-    motion_scale: float = 1.0
+    motion_scale: float = 500.0  # times the predicted code mu, before decoding (paper)
     fps: float = 25.0
     detect_face: bool = True
     min_face_px: float = 80.0

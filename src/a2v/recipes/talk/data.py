@@ -212,24 +212,41 @@ class FrameDataset(torch.utils.data.Dataset):
         return self.x[i]
 
 
-class WindowDataset(torch.utils.data.Dataset):
-    """Aligned training windows for Embed2Lat: speech features and VAE codes of ``window_frames`` frames.
+def frame_ratio(feat_rate_hz: float, fps: float) -> int:
+    """Speech feature steps per video frame (50 Hz features at 25 fps: 2); InputError when not a whole number."""
+    ratio = feat_rate_hz / fps
+    if abs(ratio - round(ratio)) > 1e-9 or round(ratio) < 1:
+        raise InputError(f"{feat_rate_hz} Hz features are not a whole number per frame at {fps} fps")
+    return round(ratio)
 
-    feats: per clip float32 (T,D) at ``feat_rate_hz``; codes: per clip float32 (F,Z) at ``fps``. Item ->
-    {"feats": (Tw,D), "codes": (W,Z)} with ``Tw = W * feat_rate_hz / fps`` (50 Hz, 25 fps: 2 per frame); the
-    features past the end of a clip's audio are zero. Windows start every ``window_frames // 2`` frames; a
-    clip shorter than a window gives one window, padded (its padded frames are masked by ``mask`` (W,) bool).
+
+class WindowDataset(torch.utils.data.Dataset):
+    """Aligned Embed2Lat inputs and targets: speech features and VAE codes of whole clips or of windows.
+
+    feats: per clip float32 (T,D) at ``feat_rate_hz``; codes: per clip float32 (F,Z) at ``fps``. Frame f owns
+    the feature rows [f r, (f+1) r), r = feat_rate_hz / fps (50 Hz, 25 fps: 2); rows past the end of a clip's
+    audio are zero and masked. Item -> {"feats": (W r,D), "feat_mask": (W r,) bool, "codes": (W,Z),
+    "mask": (W,) bool} (True = real).
+
+    window_frames = 0: one item per clip, W = F (whole clips). window_frames = W > 0: windows of W frames starting
+    every ``hop_frames`` frames (default W // 2, training) inside the clip; ``tile=True`` instead starts them
+    every W frames over the whole clip (every frame once: validation and generation); a clip shorter than a
+    window, and with ``tile`` the last window, is padded and masked. Batches of whole clips of different
+    lengths: :func:`collate_padded`.
     """
 
     def __init__(self, feats: Sequence[torch.Tensor], codes: Sequence[torch.Tensor], window_frames: int,
-                 feat_rate_hz: float = 50.0, fps: float = 25.0) -> None:
-        ratio = feat_rate_hz / fps
-        if abs(ratio - round(ratio)) > 1e-9:
-            raise InputError(f"{feat_rate_hz} Hz features are not a whole number per frame at {fps} fps")
-        self.ratio, self.W = round(ratio), int(window_frames)
+                 feat_rate_hz: float = 50.0, fps: float = 25.0, *, hop_frames: int = 0, tile: bool = False) -> None:
+        self.ratio, self.W = frame_ratio(feat_rate_hz, fps), int(window_frames)
         self.feats, self.codes = list(feats), list(codes)
-        hop = max(1, self.W // 2)
-        self.index = [(i, s) for i, c in enumerate(self.codes) for s in range(0, max(1, c.shape[0] - self.W + 1), hop)]
+        if self.W <= 0:
+            self.index = [(i, 0) for i in range(len(self.codes))]
+        elif tile:
+            self.index = [(i, s) for i, c in enumerate(self.codes) for s in range(0, max(1, c.shape[0]), self.W)]
+        else:
+            hop = hop_frames or max(1, self.W // 2)
+            self.index = [(i, s) for i, c in enumerate(self.codes)
+                          for s in range(0, max(1, c.shape[0] - self.W + 1), hop)]
 
     def __len__(self) -> int:
         return len(self.index)
@@ -237,7 +254,8 @@ class WindowDataset(torch.utils.data.Dataset):
     def __getitem__(self, k: int) -> dict[str, torch.Tensor]:
         i, s = self.index[k]
         f, c = self.feats[i], self.codes[i]
-        W, Tw = self.W, self.W * self.ratio
+        W = self.W if self.W > 0 else c.shape[0]
+        Tw = W * self.ratio
         feats = torch.zeros(Tw, f.shape[1])
         part = f[s * self.ratio : s * self.ratio + Tw]  # (T,D)->(<=Tw,D)
         feats[: part.shape[0]] = part
@@ -245,4 +263,22 @@ class WindowDataset(torch.utils.data.Dataset):
         cp = c[s : s + W]  # (F,Z)->(<=W,Z)
         codes[: cp.shape[0]] = cp
         mask = torch.arange(W) < cp.shape[0]  # (W,)
-        return {"feats": feats, "codes": codes, "mask": mask}
+        feat_mask = torch.arange(Tw) < min(part.shape[0], cp.shape[0] * self.ratio)  # (Tw,)
+        return {"feats": feats, "feat_mask": feat_mask, "codes": codes, "mask": mask}
+
+    def frames(self, k: int) -> tuple[int, int]:
+        """(clip index, first frame) of item ``k``."""
+        return self.index[k]
+
+
+def collate_padded(items: Sequence[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
+    """Stack items of :class:`WindowDataset` along a new batch axis, zero-padding the time axis to the longest
+    (padding masked False): {"feats": (B,T,D), "feat_mask": (B,T), "codes": (B,W,Z), "mask": (B,W)}."""
+    out = {}
+    for key in items[0]:
+        n = max(it[key].shape[0] for it in items)
+        x = items[0][key].new_zeros((len(items), n, *items[0][key].shape[1:]))  # (B,n,...), zeros / False
+        for b, it in enumerate(items):
+            x[b, : it[key].shape[0]] = it[key]
+        out[key] = x
+    return out

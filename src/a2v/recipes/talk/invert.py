@@ -62,6 +62,33 @@ def build_init_encoder(cfg: TalkConfig, G: nn.Module, device: str | torch.device
 
 
 @torch.no_grad()
+def random_start(G: nn.Module, keys: Sequence[str], seed: int = 0, device: str | torch.device = "cpu") -> torch.Tensor:
+    """Paper sec. 3.1 start of a first-frame inversion: w = mapping(z) of a random z ~ N(0, I), in every W+ row.
+
+    One z per key (a clip id, "photo"), drawn from a generator seeded by ``seed`` and the key, so the start of a
+    clip does not depend on which clips share its batch. Returns float32 (N,num_ws,w_dim) on ``device``.
+    """
+    import zlib
+
+    zs = [torch.randn(1, G.z_dim, generator=torch.Generator().manual_seed(zlib.crc32(f"{seed}:{k}".encode())))
+          for k in keys]  # N x (1,z_dim); CPU generators keep 32 bits of a seed
+    z = torch.cat(zs).to(device)  # (N,z_dim)
+    return G.mapping(z).detach().float()  # (N,z_dim)->(N,num_ws,w_dim)
+
+
+def first_frame_start(cfg: TalkConfig, G: nn.Module, keys: Sequence[str], encoder: nn.Module | None = None,
+                      device: str | torch.device = "cpu") -> torch.Tensor | nn.Module | None:
+    """The ``init`` of a2v.gan.invert.invert_sequences for ``invert.init``: random w (paper; tensor
+    (N,num_ws,w_dim)), None (``w_avg``) or the encoder."""
+    inv = cfg.invert
+    if inv.init == "random":
+        return random_start(G, keys, inv.seed, device)
+    if inv.init == "encoder":
+        return encoder
+    return None
+
+
+@torch.no_grad()
 def _pixel_mse(G: nn.Module, ws: torch.Tensor, target: torch.Tensor, batch: int, device: torch.device) -> torch.Tensor:
     """Per-frame MSE of synthesis(ws) vs target on [-1,1] images: ws (F,num_ws,w_dim), target (F,3,R,R) -> (F,)."""
     out = [(G.synthesis(ws[a : a + batch].to(device)) - target[a : a + batch].to(device)).pow(2).flatten(1).mean(1)
@@ -73,7 +100,8 @@ def invert_clips(cfg: TalkConfig, clips: Sequence[Clip], G: nn.Module, loss_fn: 
                  device: str | torch.device = "cpu", progress: bool = True,
                  encoder: nn.Module | None = None) -> list[tuple[str, dict[str, torch.Tensor]]]:
     """Invert every frame of ``clips`` (paper schedule, batched over clips, over frames too with
-    ``invert.later_init=first``; a2v.gan.invert.invert_sequences); ``encoder``: first-frame initialisation.
+    ``invert.later_init=first``; a2v.gan.invert.invert_sequences); first frames start from ``invert.init``
+    (:func:`first_frame_start`); ``encoder``: the one of ``invert.init=encoder``.
 
     Returns [(id, {"ws" (F,num_ws,w_dim), "loss" (F,), "mse" (F,), "audio" (S,)})].
     """
@@ -83,7 +111,8 @@ def invert_clips(cfg: TalkConfig, clips: Sequence[Clip], G: nn.Module, loss_fn: 
     targets = [frames_to_tensor(c.frames, G.resolution) for c in clips]  # (F,H,W,3)->(F,3,R,R) each
     res = invert_sequences(G, targets, loss_fn, first_steps=inv.first_steps, first_lr=inv.first_lr,
                            first_lr_final=inv.first_lr_final, later_steps=inv.later_steps, later_lr=inv.later_lr,
-                           frames_per_step=inv.frames_per_step, later_init=inv.later_init, init=encoder,
+                           frames_per_step=inv.frames_per_step, later_init=inv.later_init,
+                           init=first_frame_start(cfg, G, [c.id for c in clips], encoder, dev),
                            max_batch=inv.max_batch, device=dev, progress=progress)
     out = []
     for c, t, r in zip(clips, targets, res, strict=True):

@@ -48,3 +48,23 @@ class Embed2Lat(nn.Module):
             h = h * mask[..., None].to(h.dtype)  # padded steps out of the pooled means (they are zero)
         h = F.adaptive_avg_pool1d(h.transpose(1, 2), int(n_frames)).transpose(1, 2)  # (B,T,H)->(B,F,H)
         return self.head(h)  # (B,F,H)->(B,F,Z)
+
+
+@torch.no_grad()
+def predict_clip_codes(net: Embed2Lat, feats: torch.Tensor, n_frames: int, window_frames: int,
+                       feat_rate_hz: float = 50.0, fps: float = 25.0, batch: int = 64) -> torch.Tensor:
+    """Codes of one clip, run as Embed2Lat is trained: feats float (T,D) at ``feat_rate_hz`` -> (F,Z) at ``fps``.
+
+    window_frames = 0: the whole clip in one pass; W > 0: consecutive windows of W frames (the last one padded and
+    masked), the same windows as training (data.WindowDataset), each frame predicted once.
+    """
+    from a2v.recipes.talk.data import WindowDataset, collate_padded
+
+    dev = next(net.parameters()).device
+    ds = WindowDataset([feats], [torch.zeros(int(n_frames), 1)], window_frames, feat_rate_hz, fps, tile=True)
+    out = []
+    for a in range(0, len(ds), batch):
+        b = collate_padded([ds[k] for k in range(a, min(a + batch, len(ds)))])
+        codes = net(b["feats"].to(dev), b["mask"].shape[1], b["feat_mask"].to(dev))  # (b,Tw,D)->(b,W,Z)
+        out.append(codes[b["mask"].to(dev)])  # (b,W,Z)->(frames,Z)
+    return torch.cat(out)[: int(n_frames)]  # (F,Z)

@@ -4,8 +4,8 @@
     res = pipe.generate(photo="face.jpg", audio="speech.wav", output="out.mp4")   # res.frames uint8 (F,H,W,3)
 
 Steps (talk paper sec. 3.5): photo -> face crop (MTCNN, like the training data) -> W+ inversion -> w0;
-audio (16 kHz) -> wav2vec2 features (50 Hz) -> Embed2Lat -> VAE codes per frame (fps) -> VAE decode ->
-offsets (de-normalised) x motion_scale -> W+ rows ``latents.layers`` of w0 replaced by w0 + dw ->
+audio (16 kHz) -> wav2vec2 features (50 Hz) -> Embed2Lat -> predicted VAE codes mu per frame (fps) x motion_scale
+(paper: 500) -> VAE decode -> offsets (de-normalised) -> W+ rows ``latents.layers`` of w0 replaced by w0 + dw ->
 synthesis -> frames -> optional paste-back into the photo -> H.264 video with the audio muxed.
 
 A saved folder holds ``talk.json`` (format, resolved TalkConfig, normalizer, sizes), ``vae.safetensors``,
@@ -173,10 +173,11 @@ class TalkPipeline:
         return tf.apply(photo), tf
 
     def invert_photo(self, face: np.ndarray, steps: int | None = None, progress: bool = False) -> torch.Tensor:
-        """face uint8 (H,W,3) -> w0 float32 (num_ws,w_dim): W+ optimisation (paper schedule) from ``w_avg``, or
-        from the encoder's output with ``invert.init=encoder``."""
+        """face uint8 (H,W,3) -> w0 float32 (num_ws,w_dim): W+ optimisation (paper schedule) from a random w
+        (``invert.init=random``, paper, seeded by ``invert.seed``), ``w_avg`` (``mean``) or the encoder's output
+        (``encoder``)."""
         from a2v.gan.invert import optimize_ws
-        from a2v.recipes.talk.invert import build_init_encoder, build_inversion_loss
+        from a2v.recipes.talk.invert import build_init_encoder, build_inversion_loss, random_start
 
         G, inv = self.generator, self.cfg.invert
         target = frames_to_tensor(face[None], G.resolution).to(self.device)  # (H,W,3)->(1,3,R,R)
@@ -184,6 +185,8 @@ class TalkPipeline:
             if self.init_encoder is None:
                 self.init_encoder = build_init_encoder(self.cfg, G, self.device)
             init = self.init_encoder(target)  # (1,3,R,R)->(1,num_ws,w_dim)
+        elif inv.init == "random":
+            init = random_start(G, ["photo"], inv.seed, self.device)  # (1,num_ws,w_dim)
         else:
             init = G.w_avg.detach().to(self.device)[None, None].expand(1, G.num_ws, -1)  # (w_dim,)->(1,num_ws,w_dim)
         loss_fn = build_inversion_loss(self.cfg, self.device)
@@ -192,13 +195,30 @@ class TalkPipeline:
         return res.ws[0]
 
     @torch.no_grad()
-    def predict_offsets(self, wav: np.ndarray | torch.Tensor, n_frames: int) -> torch.Tensor:
-        """wav float32 (S,) 16 kHz -> de-normalised offsets float32 (F, L*w_dim) for ``n_frames`` frames."""
+    def predict_codes(self, wav: np.ndarray | torch.Tensor, n_frames: int) -> torch.Tensor:
+        """wav float32 (S,) 16 kHz -> Embed2Lat's predicted VAE codes mu float32 (F,Z) for ``n_frames`` frames, run
+        as it was trained (whole audio, or windows of ``embed2lat.window_frames``: model.predict_clip_codes)."""
+        from a2v.recipes.talk.model import predict_clip_codes
         from a2v.recipes.talk.train import encode_speech
 
-        feats = encode_speech(self._encoder(), torch.as_tensor(wav, dtype=torch.float32))  # (S,)->(T,D)
-        codes = self.embed2lat(feats[None].to(self.device), n_frames)[0]  # (1,T,D)->(F,Z)
-        return self.normalizer.inverse(self.vae.decode(codes))  # (F,Z)->(F,L*w_dim)
+        enc = self._encoder()
+        feats = encode_speech(enc, torch.as_tensor(wav, dtype=torch.float32))  # (S,)->(T,D)
+        return predict_clip_codes(self.embed2lat, feats, n_frames, self.cfg.embed2lat.window_frames,
+                                  float(getattr(enc, "frame_rate_hz", 50.0)), self.cfg.generate.fps)  # (T,D)->(F,Z)
+
+    @torch.no_grad()
+    def decode_codes(self, codes: torch.Tensor, motion_scale: float = 1.0) -> torch.Tensor:
+        """codes mu float (F,Z) -> de-normalised offsets float32 (F, L*w_dim) of ``motion_scale * mu``
+        (paper sec. 3.5: the predicted latent code is multiplied by 500 before the VAE decoder)."""
+        return self.normalizer.inverse(self.vae.decode(codes * motion_scale))  # (F,Z)->(F,L*w_dim)
+
+    @torch.no_grad()
+    def predict_offsets(self, wav: np.ndarray | torch.Tensor, n_frames: int,
+                        motion_scale: float | None = None) -> torch.Tensor:
+        """wav float32 (S,) 16 kHz -> de-normalised offsets float32 (F, L*w_dim) for ``n_frames`` frames, decoded
+        from the predicted codes times ``motion_scale`` (default ``generate.motion_scale``)."""
+        scale = self.cfg.generate.motion_scale if motion_scale is None else motion_scale
+        return self.decode_codes(self.predict_codes(wav, n_frames), scale)  # (S,)->(F,Z)->(F,L*w_dim)
 
     @torch.no_grad()
     def synthesize(self, w0: torch.Tensor, dw: torch.Tensor, progress: bool = False) -> np.ndarray:
@@ -217,7 +237,8 @@ class TalkPipeline:
         """Photo (path or uint8 (H,W,3) RGB) + audio (path or float32 (S,) at 16 kHz) -> video frames at
         ``generate.fps``, F = round(S / 16000 * fps); written with the audio to ``output`` (.mp4) when given.
 
-        w0: a ready W+ code (num_ws,w_dim) of the face (skips the inversion).
+        w0: a ready W+ code (num_ws,w_dim) of the face (skips the inversion). motion_scale: multiplies the
+        predicted VAE codes before decoding (default ``generate.motion_scale``; paper 500).
         """
         import cv2
 
@@ -238,7 +259,7 @@ class TalkPipeline:
         face, tf = self.face_crop(img, g.detect_face if detect_face is None else detect_face, detector)
         if w0 is None:
             w0 = self.invert_photo(face, progress=progress)
-        dw = self.predict_offsets(wav, n_frames) * (g.motion_scale if motion_scale is None else motion_scale)
+        dw = self.predict_offsets(wav, n_frames, motion_scale)  # (S,)->(F,L*w_dim)
         frames = self.synthesize(w0, dw, progress)  # (F,R,R,3)
         if (g.paste_back if paste_back is None else paste_back) and tf is not None:
             size = (tf.size_px, tf.size_px)

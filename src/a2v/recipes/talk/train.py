@@ -29,6 +29,7 @@ from a2v.recipes.talk.data import (
     LatentStore,
     Normalizer,
     WindowDataset,
+    collate_padded,
     load_offsets,
     split_ids,
 )
@@ -138,26 +139,37 @@ def _load_run(run: Path, modules: dict[str, nn.Module]) -> Path:
 
 
 class Embed2LatTask(Task):
-    """MSE between Embed2Lat's codes and the VAE means on training windows; eval: per-clip validation MSE."""
+    """MSE between Embed2Lat's codes and the VAE means on training items (whole clips or windows,
+    ``window_frames``); eval: the same MSE on held-out clips run the same way (model.predict_clip_codes)."""
 
-    def __init__(self, net: Embed2Lat) -> None:
-        self.net = net
+    def __init__(self, net: Embed2Lat, window_frames: int = 0, feat_rate_hz: float = 50.0, fps: float = 25.0) -> None:
+        self.net, self.window_frames, self.feat_rate_hz, self.fps = net, window_frames, feat_rate_hz, fps
 
     def modules(self) -> dict[str, nn.Module]:
         return {"embed2lat": self.net}
 
     def step(self, batch: dict[str, torch.Tensor], ctx: StepContext) -> dict[str, torch.Tensor]:
         codes, mask = batch["codes"], batch["mask"]  # (B,W,Z), (B,W)
-        pred = ctx.modules["embed2lat"](batch["feats"], codes.shape[1])  # (B,Tw,D)->(B,W,Z)
+        pred = ctx.modules["embed2lat"](batch["feats"], codes.shape[1], batch["feat_mask"])  # (B,Tw,D)->(B,W,Z)
         err = (pred - codes).pow(2).mean(-1)  # (B,W,Z)->(B,W)
         loss = (err * mask).sum() / mask.sum().clamp_min(1)
         return {"loss": loss}
 
     def evaluate(self, data: list[tuple[torch.Tensor, torch.Tensor]], ctx: StepContext) -> dict[str, float]:
-        net = ctx.eval_modules["embed2lat"]
-        errs = [(net(f[None].to(ctx.device), c.shape[0])[0] - c.to(ctx.device)).pow(2).mean(-1)  # (F,Z)->(F,)
-                for f, c in data]
-        return {"val_mse": float(torch.cat(errs).mean())}
+        return {"val_mse": embed2lat_mse(ctx.eval_modules["embed2lat"], data, self.window_frames, self.feat_rate_hz,
+                                         self.fps)}
+
+
+@torch.no_grad()
+def embed2lat_mse(net: Embed2Lat, data: list[tuple[torch.Tensor, torch.Tensor]], window_frames: int,
+                  feat_rate_hz: float = 50.0, fps: float = 25.0) -> float:
+    """Validation MSE (paper: 0.273): mean over every frame of ``data`` = [(feats (T,D), codes (F,Z))] of the
+    squared error averaged over the Z code dimensions, each clip run as in training (whole or windows)."""
+    from a2v.recipes.talk.model import predict_clip_codes
+
+    errs = [(predict_clip_codes(net, f, c.shape[0], window_frames, feat_rate_hz, fps).cpu() - c.cpu()).pow(2).mean(-1)
+            for f, c in data]  # (F,Z)->(F,) per clip
+    return float(torch.cat(errs).mean())
 
 
 def build_speech_encoder(cfg: TalkConfig, device: str | torch.device = "cpu") -> nn.Module:
@@ -188,15 +200,16 @@ def run_embed2lat(cfg: TalkConfig, run_dir: str | Path, *, encoder: nn.Module | 
             feats[cid] = encode_speech(encoder, store.clip(cid)["audio"])  # (S,)->(T,D)
             codes[cid] = vae.encode(norm(offs[cid]))[0]  # (F,D)->(F,Z) posterior means
     in_dim = next(iter(feats.values())).shape[1]
-    ds = WindowDataset([feats[i] for i in train_ids], [codes[i] for i in train_ids], cfg.embed2lat.window_frames,
-                       encoder.frame_rate_hz, store.fps)
-    tcfg = _fit_batch(cfg.embed2lat.train, len(ds), "Embed2Lat windows")
+    e2l, rate = cfg.embed2lat, float(encoder.frame_rate_hz)
+    ds = WindowDataset([feats[i] for i in train_ids], [codes[i] for i in train_ids], e2l.window_frames, rate, store.fps)
+    tcfg = _fit_batch(cfg.embed2lat.train, len(ds), "Embed2Lat clips" if e2l.window_frames <= 0 else "Embed2Lat windows")
     val = [(feats[i], codes[i]) for i in val_ids] or None
     if val is None and tcfg.best_metric:
         tcfg = dataclasses.replace(tcfg, best_metric="")
     net = Embed2Lat(cfg.embed2lat, in_dim, cfg.vae.latent_dim)
     out = run_dir / "embed2lat"
-    fit(Embed2LatTask(net), ds, tcfg, out, eval_data=val, resume=resume, progress=progress, run_config=cfg)
+    fit(Embed2LatTask(net, e2l.window_frames, rate, store.fps), ds, tcfg, out, eval_data=val, collate_fn=collate_padded,
+        resume=resume, progress=progress, run_config=cfg)
     return out
 
 

@@ -87,11 +87,13 @@ def load_taming_vqgan(ckpt: str | Path, yaml_path: str | Path) -> nn.Module:
     """A taming-transformers VQGAN (``.ckpt`` Lightning file or ``.safetensors`` state dict + its yaml) as a VQModel."""
     from diffusers import VQModel
 
-    ckpt, yaml_path = Path(ckpt).expanduser(), Path(yaml_path).expanduser()
-    for f, key in ((ckpt, "generate.vq.ckpt"), (yaml_path, "generate.vq.yaml")):
-        if not f.is_file():
-            raise MissingWeightsError(f"VQGAN file not found: {f} (set --set {key}=<path>, e.g. "
-                                      "vqgan_imagenet_f16_16384.ckpt and .yaml from taming-transformers)")
+    from a2v.weight_files import resolve_weight_file
+
+    # a path, or a bare name looked up in the working folder, then the torch hub folder (the rule of `a2v info`)
+    ckpt = resolve_weight_file(ckpt, what="VQGAN checkpoint (e.g. taming-transformers' vqgan_imagenet_f16_16384.ckpt)",
+                               key="generate.vq.ckpt")
+    yaml_path = resolve_weight_file(yaml_path, what="VQGAN config (e.g. vqgan_imagenet_f16_16384.yaml)",
+                                    key="generate.vq.yaml")
     config, _ = _taming_diffusers_config(yaml_path)
     if ckpt.suffix == ".safetensors":
         from safetensors.torch import load_file
