@@ -32,20 +32,32 @@ def prepare(
     output: Annotated[Path, typer.Option("--output", "-o", help="Prepared dataset folder to write.")],
     num_shards: Annotated[int, typer.Option(help="Split the inputs over this many workers.")] = 1,
     shard_index: Annotated[int, typer.Option(help="Which worker this is (0-based; -1 = all inputs).")] = -1,
+    split_by: Annotated[str | None, typer.Option(
+        "--split-by", help="Held-out split written to split.json: 'utterance' or 'speaker' (speaker folders, "
+        "no test speaker in training). Default: data.split_by.")] = None,
     config: ConfigOpt = None,
     set_: SetOpt = None,
 ) -> None:
     """Read, synchronise, scan-convert (or keep raw scanlines), resample and resize ultrasound recordings.
 
-    Example: a2v prepare tongue -i UltraSuite/core-uxtd -o data/tongue --set data.view=raw
+    Example: a2v prepare tongue -i TaL80/core -o data/tongue --split-by speaker --set data.view=raw
     """
     from a2v.recipes.tongue.data import prepare_folder
 
+    if split_by is not None:
+        if split_by not in ("utterance", "speaker"):
+            from a2v.errors import ConfigError
+
+            raise ConfigError(f"--split-by must be 'utterance' or 'speaker', got {split_by!r}")
+        set_ = [*(set_ or []), f"data.split_by={split_by}"]
     cfg = _config(config, set_)
     size = cfg.stage_size(cfg.num_stages - 1)
     rep = prepare_folder(list(input), output, cfg.data, size, num_shards, shard_index)
-    console.print(f"prepared {rep['written']} of {rep['inputs']} recordings into {output} "
-                  f"({rep['dropped']} dropped, reasons in dropped.jsonl)")
+    split = rep.get("split")
+    console.print(f"prepared {rep['written']} of {rep['inputs']} recordings ({rep['speakers']} speakers) into "
+                  f"{output} ({rep['dropped']} dropped, reasons in dropped.jsonl; {rep['skipped']} other files "
+                  f"skipped, listed in skipped.jsonl)"
+                  + (f"; {split['by']} split: {split['train']} train / {split['test']} test" if split else ""))
 
 
 @app.command()

@@ -28,7 +28,18 @@ class DataConfig:
     sample_rate_hz: int = 16000
     sync: bool = True  # apply the .param TimeInSecsOfFirstFrame offset (UltraSuite sync rule)
     transcript_suffix: str = ".txt"  # transcript file beside the audio (first line = prompt)
-    holdout_fraction: float = 0.1  # utterances kept out of training (by sorted name)
+    holdout_fraction: float = 0.1  # ours: share kept out of training (utterances, or speakers with split_by=speaker)
+    split_by: Literal["utterance", "speaker"] = "utterance"  # speaker: no test speaker in training (paper: 40/4)
+    holdout_speakers: int = 0  # split_by=speaker: number of test speakers (0 = holdout_fraction of them)
+    test_speakers: tuple[str, ...] = ()  # split_by=speaker: these speaker folders are the test set
+    videos: Literal["auto", "ultrasound", "ignore"] = "auto"  # auto: videos are UTI only where no .ult is found
+    video_crop_px: tuple[int, ...] = ()  # (x, y, width, height) of the ultrasound panel in a video; () = whole frame
+
+    def __post_init__(self) -> None:
+        if len(self.video_crop_px) not in (0, 4) or any(v < 0 for v in self.video_crop_px) or (
+                self.video_crop_px and min(self.video_crop_px[2:]) < 1):
+            raise ConfigError(f"data.video_crop_px must be [x, y, width, height] (px, width/height >= 1), "
+                              f"got {list(self.video_crop_px)}")
 
 
 @dataclass(frozen=True)

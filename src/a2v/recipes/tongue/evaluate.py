@@ -46,12 +46,12 @@ def evaluate_pipeline(pipe: Any, data_dir: str | Path, names: list[str] | None =
     """
     from tqdm.auto import tqdm
 
-    from a2v.recipes.tongue.data import load_prepared, split_names
+    from a2v.recipes.tongue.data import load_prepared, split_for
     from a2v.recipes.tongue.ultrasound import resize_frames
 
     utts = load_prepared(Path(data_dir))
     if names is None:
-        names = split_names(utts, pipe.cfg.data.holdout_fraction)[1] or [u.name for u in utts]
+        names = split_for(Path(data_dir), utts, pipe.cfg.data)[1] or [u.name for u in utts]
     chosen = [u for u in utts if u.name in names][: max_items or None]
     lp = None
     if use_lpips:
