@@ -32,11 +32,11 @@ def prepare(
     output: Annotated[Path, typer.Option("--output", "-o", help="Prepared dataset folder to write.")],
     num_shards: Annotated[int, typer.Option(help="Split the inputs over this many workers.")] = 1,
     shard_index: Annotated[int, typer.Option(help="Which worker this is (0-based; -1 = all inputs).")] = -1,
+    config: ConfigOpt = None,
+    set_: SetOpt = None,
     split_by: Annotated[str | None, typer.Option(
         "--split-by", help="Held-out split written to split.json: 'utterance' or 'speaker' (speaker folders, "
         "no test speaker in training). Default: data.split_by.")] = None,
-    config: ConfigOpt = None,
-    set_: SetOpt = None,
 ) -> None:
     """Read, synchronise, scan-convert (or keep raw scanlines), resample and resize ultrasound recordings.
 
@@ -106,15 +106,24 @@ def generate(
 
     Example: a2v tongue generate -m runs/tongue/pipeline -a speech.wav --text "a sentence" -o tongue.mp4
     """
+    from a2v.audio import load_audio
     from a2v.errors import require_file
-    from a2v.recipes.tongue.data import load_utterance
+    from a2v.recipes.tongue.data import align_to_reference, read_transcript
     from a2v.recipes.tongue.pipeline import TonguePipeline
 
     device = resolve_device("auto")
     pipe = TonguePipeline.from_pretrained(model, device, overrides=set_)
-    video = pipe.generate(require_file(audio, "audio file"), text, seed, progress=progress)
-    ref = load_utterance(reference, pipe.cfg.data).frames if reference is not None else None
-    console.print(f"wrote {pipe.write(output, video, audio, ref)} ({len(video)} frames at {pipe.fps:g} fps)")
+    src = require_file(audio, "audio file")
+    speech, ref = src, None
+    if reference is not None:  # cut the speech as the reference is synchronised: both start at its first frame
+        wav = load_audio(src, sr=pipe.cfg.data.sample_rate_hz)  # (S,)
+        speech, ref = align_to_reference(wav, require_file(reference, "reference"), pipe.cfg.data)
+        if text is None:
+            text = read_transcript(src, pipe.cfg.data.transcript_suffix)
+    video = pipe.generate(speech, text, seed, progress=progress)
+    out = pipe.write(output, video, speech, ref)
+    console.print(f"wrote {out} ({pipe.frames_written(video, ref)} frames at {pipe.fps:g} fps"
+                  + (f", beside {len(ref)} reference frames" if ref is not None else "") + ")")
 
 
 @app.command()

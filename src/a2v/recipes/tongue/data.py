@@ -53,7 +53,7 @@ VIDEO_SUFFIXES = (".mp4", ".mkv", ".avi", ".mov", ".m4v")
 LIPS_SUFFIX = "_lips"  # TaL lip-camera videos: name_lips.mp4
 
 __all__ = ["Utterance", "find_inputs", "scan_inputs", "speaker_of", "load_utterance", "read_transcript",
-           "prepare_folder", "load_prepared", "split_names", "split_for", "TongueClips", "collate_clips", "to_unit",
+           "prepare_folder", "load_prepared", "split_names", "split_for", "align_to_reference", "TongueClips", "collate_clips", "to_unit",
            "from_unit"]
 
 
@@ -184,6 +184,26 @@ def load_utterance(path: Path, cfg: DataConfig, name: str | None = None) -> Utte
         wav = load_audio(path, sr=cfg.sample_rate_hz)  # (S,)
         return Utterance(name or path.stem, frames, wav, fps, text)
     raise InputError(f"{path}: not an ultrasound (.ult) or video file")
+
+
+def align_to_reference(wav: np.ndarray, reference: Path, cfg: DataConfig) -> tuple[np.ndarray, np.ndarray]:
+    """Cut speech the way a reference recording is synchronised; returns (wav float32 (S',), frames uint8 (F,H,W)).
+
+    ``wav``: the speech to generate from, float32 (S,) at ``cfg.sample_rate_hz``, starting where
+    the reference's audio starts (its own ``.wav``). A ``.ult`` reference is synchronised by
+    :func:`load_utterance` (a positive TimeInSecsOfFirstFrame cuts its audio start, a negative
+    one its first frames); the same audio cut is applied to ``wav`` so that the generated video
+    and the reference show the same instant in each frame. Videos carry no offset.
+    """
+    ref = load_utterance(reference, cfg)
+    if reference.suffix.lower() == ".ult" and cfg.sync:
+        offset = read_param(reference.with_suffix(".param")).TimeInSecsOfFirstFrame
+        a0 = max(0, round(offset * cfg.sample_rate_hz))
+        if a0 >= len(wav):
+            raise InputError(f"{reference}: its {offset:.3f} s sync offset is longer than the speech "
+                             f"({len(wav) / cfg.sample_rate_hz:.3f} s)")
+        wav = wav[a0:]  # (S,)->(S-a0,)
+    return wav, ref.frames
 
 
 def prepare_folder(inputs: list[Path], output: Path, cfg: DataConfig, size_px: int, num_shards: int = 1,
