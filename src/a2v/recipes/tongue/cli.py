@@ -75,11 +75,15 @@ def train(
 
     Example: a2v tongue train -d data/tongue -o runs/tongue -c configs/tongue/tiny.yaml
     """
+    from dataclasses import replace
+
+    from a2v.recipes.tongue.data import corpus_language
     from a2v.recipes.tongue.model import ConditionEncoder
     from a2v.recipes.tongue.pipeline import TonguePipeline
     from a2v.recipes.tongue.train import train_tongue
 
     cfg = _config(config, set_)
+    cfg = replace(cfg, cond=cfg.cond.resolved(corpus_language(data)))  # language and text encoder from the data
     device = "cpu" if cfg.train.cpu else resolve_device("auto")
     enc = ConditionEncoder.from_config(cfg.cond, device)
     stages = list(range(cfg.num_stages)) if stage == "all" else [int(stage)]

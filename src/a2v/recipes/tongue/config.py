@@ -2,10 +2,13 @@
 
 Defaults are the paper's: Yang et al. 2024, "An audio-textual diffusion model for converting
 speech signals into ultrasound tongue imaging data" (ICASSP 2024): UTI at 60 fps, frozen
-wav2vec 2.0 XLSR-53 + BERT (bert-base-chinese), cross-attention fusion, 3-D U-Net denoiser,
-EDM (sigma_min 0.002, sigma_max 160, sigma_data 0.25, P_mean -1.2, P_std 1.2), lr 5e-4 with EMA,
-condition dropout 0.1, cascade 64 -> 112 px. Values the paper does not state (clip length,
-widths, steps) are marked "ours".
+wav2vec 2.0 XLSR-53 + BERT, cross-attention fusion, 3-D U-Net denoiser, EDM with sigma_min 0.002,
+sigma_max 160, sigma_data 0.25, lr 5e-4, EDM's stochastic sampler, outputs at 64/96/112 px,
+40 training / 4 test speakers.
+Each value is marked: "paper", "EDM" (Karras et al. 2022 defaults the paper builds on without
+restating: P_mean/P_std, EMA, rho, sampler churn), "CDM"/"CFG" (Ho et al.'s cascade and guidance
+practice) or "ours" (not in the paper: clip length, widths, steps, dropout rates, split).
+docs/tongue.md has the table.
 """
 
 from __future__ import annotations
@@ -42,46 +45,66 @@ class DataConfig:
                               f"got {list(self.video_crop_px)}")
 
 
+# BERT for the transcripts, by corpus language: the paper's corpus is Mandarin (bert-base-chinese);
+# UltraSuite and TaL are English.
+TEXT_ENCODERS: dict[str, str] = {"en": "bert-base-uncased", "zh": "bert-base-chinese"}
+
+
 @dataclass(frozen=True)
 class ConditionConfig:
-    """Speech (and text) conditioning; ``audio_features="logmel"`` is a cheap non-SSL option (ours)."""
+    """Speech (and text) conditioning; ``audio_features="logmel"`` is a cheap non-SSL option (ours).
+
+    ``language``: the corpus language, "auto" = from the prepared folder's transcripts (CJK
+    characters -> "zh", else "en"); it picks the text encoder when ``text_encoder`` is "" and the
+    ASR (PocketSphinx is English only: Mandarin needs Whisper, ``asr_model``).
+    """
 
     audio_features: Literal["ssl", "logmel"] = "ssl"
-    audio_encoder: str = "facebook/wav2vec2-large-xlsr-53"  # paper: 56k-hour XLSR-53
-    audio_layer: str = "last"
+    audio_encoder: str = "facebook/wav2vec2-large-xlsr-53"  # paper: wav2vec 2.0 XLSR-53 (multilingual)
+    audio_layer: str = "last"  # ours (paper: not stated)
     n_mels: int = 80  # logmel option
     use_text: bool = True  # A+T (True) or A (False)
-    text_encoder: str = "bert-base-chinese"  # paper: BERT
+    language: Literal["auto", "en", "zh"] = "auto"
+    text_encoder: str = ""  # "" = TEXT_ENCODERS[language]; paper: BERT (bert-base-chinese, Mandarin corpus)
     asr_backend: Literal["auto", "whisper", "pocketsphinx"] = "auto"  # when no transcript file
-    asr_model: str = ""  # Whisper folder or hub id; "" = PocketSphinx (offline, English)
-    dim: int = 256  # fused condition width D of f_c
-    heads: int = 4
-    fusion_layers: int = 1
+    asr_model: str = ""  # Whisper folder or hub id; "" = PocketSphinx (offline, English only)
+    dim: int = 256  # ours: fused condition width D of f_c
+    heads: int = 4  # ours
+    fusion_layers: int = 1  # ours
+
+    def resolved(self, language: str | None) -> ConditionConfig:
+        """This config with ``language`` settled ("auto" -> ``language`` or "en") and the text encoder named."""
+        from dataclasses import replace
+
+        lang = self.language if self.language != "auto" else (language or "en")
+        if lang not in TEXT_ENCODERS:
+            raise ConfigError(f"cond.language must be one of {sorted(TEXT_ENCODERS)} or auto, got {lang!r}")
+        return replace(self, language=lang, text_encoder=self.text_encoder or TEXT_ENCODERS[lang])
 
 
 @dataclass(frozen=True)
 class UNetConfig:
     """3-D U-Net widths (ours; the paper gives no sizes)."""
 
-    channels: int = 64
+    channels: int = 64  # ours (as every UNet setting)
     channel_mults: tuple[int, ...] = (1, 2, 4)
     num_res_blocks: int = 2
     attn_levels: tuple[int, ...] = (1, 2)
     heads: int = 4
     cross_window: int = 2  # condition frames either side a pixel attends to
-    dropout: float = 0.0
+    dropout: float = 0.0  # ours (EDM uses 0.1 on CIFAR-10, 0.0 on ImageNet-64)
 
 
 @dataclass(frozen=True)
 class EDMConfig:
     """EDM (Karras et al. 2022, Table 1) with the paper's noise range and data std."""
 
-    sigma_min: float = 0.002
-    sigma_max: float = 160.0
-    sigma_data: float = 0.25
-    P_mean: float = -1.2
-    P_std: float = 1.2
-    cond_dropout_prob: float = 0.1  # classifier-free guidance training
+    sigma_min: float = 0.002  # paper (= EDM)
+    sigma_max: float = 160.0  # paper (EDM: 80)
+    sigma_data: float = 0.25  # paper (EDM: 0.5)
+    P_mean: float = -1.2  # EDM Table 1 (the paper does not restate the training noise distribution)
+    P_std: float = 1.2  # EDM Table 1
+    cond_dropout_prob: float = 0.1  # CFG practice (Ho & Salimans 2022); the paper states no rate
 
 
 @dataclass(frozen=True)
@@ -107,10 +130,10 @@ class SamplerConfig:
 class CascadeConfig:
     """Stage 0 at low resolution, stage 1 at full resolution conditioned on the upsampled stage-0 video."""
 
-    enabled: bool = True
-    stage0_size_px: int = 64
-    stage1_size_px: int = 112
-    aug_sigma_max: float = 0.5  # training: condition noise ~ U[0, max] (Ho et al. 2022, CDM)
+    enabled: bool = True  # ours: two-stage cascade after CDM (Ho et al. 2022); the paper reports 64/96/112 px
+    stage0_size_px: int = 64  # ours: the paper's smallest output size as the base stage
+    stage1_size_px: int = 112  # paper: largest output size (Table 2 sizes 64 / 96 / 112)
+    aug_sigma_max: float = 0.5  # ours: training condition noise ~ U[0, max] (CDM practice, Ho et al. 2022)
     aug_sigma_sample: float = 0.1  # sampling: fixed condition noise level (ours)
 
 
@@ -134,6 +157,7 @@ class TongueConfig:
     sampler: SamplerConfig = field(default_factory=SamplerConfig)
     cascade: CascadeConfig = field(default_factory=CascadeConfig)
     baseline: BaselineConfig = field(default_factory=BaselineConfig)
+    # lr 5e-4: paper; EMA of the weights: EDM practice (decay ours); batch, steps: ours
     train: TrainConfig = field(default_factory=lambda: TrainConfig(lr=5e-4, ema_decay=0.999, batch_size=8,
                                                                    max_steps=100_000, ckpt_every=5000))
 

@@ -53,7 +53,7 @@ VIDEO_SUFFIXES = (".mp4", ".mkv", ".avi", ".mov", ".m4v")
 LIPS_SUFFIX = "_lips"  # TaL lip-camera videos: name_lips.mp4
 
 __all__ = ["Utterance", "find_inputs", "scan_inputs", "speaker_of", "load_utterance", "read_transcript",
-           "prepare_folder", "load_prepared", "split_names", "split_for", "align_to_reference", "TongueClips", "collate_clips", "to_unit",
+           "prepare_folder", "load_prepared", "split_names", "split_for", "align_to_reference", "transcript_language", "corpus_language", "TongueClips", "collate_clips", "to_unit",
            "from_unit"]
 
 
@@ -206,6 +206,21 @@ def align_to_reference(wav: np.ndarray, reference: Path, cfg: DataConfig) -> tup
     return wav, ref.frames
 
 
+def transcript_language(texts: list[str]) -> str | None:
+    """"zh" when most transcripts hold CJK ideographs, "en" otherwise; None without transcripts."""
+    texts = [t for t in texts if t]
+    if not texts:
+        return None
+    cjk = sum(any("\u4e00" <= ch <= "\u9fff" for ch in t) for t in texts)
+    return "zh" if cjk * 2 > len(texts) else "en"
+
+
+def corpus_language(folder: Path) -> str | None:
+    """The transcript language recorded by prepare in ``report.json`` ("en" / "zh"), or None."""
+    p = Path(folder) / "report.json"
+    return json.loads(p.read_text()).get("language") if p.is_file() else None
+
+
 def prepare_folder(inputs: list[Path], output: Path, cfg: DataConfig, size_px: int, num_shards: int = 1,
                    shard_index: int = -1, progress: bool = True) -> dict[str, Any]:
     """Convert inputs to ``output`` (see module docstring); this worker takes every ``num_shards``-th input.
@@ -226,7 +241,7 @@ def prepare_folder(inputs: list[Path], output: Path, cfg: DataConfig, size_px: i
         files = files[shard_index::num_shards]
     items_dir = output / "items"
     items_dir.mkdir(parents=True, exist_ok=True)
-    manifest, dropped = [], []
+    manifest, dropped, texts = [], [], []
     for f, name in tqdm(files, desc="prepare tongue", unit="file", disable=not progress):
         try:
             u = load_utterance(f, cfg, name)
@@ -239,6 +254,7 @@ def prepare_folder(inputs: list[Path], output: Path, cfg: DataConfig, size_px: i
             with open(tmp, "wb") as fh:
                 np.savez(fh, frames=frames, wav=u.wav.astype(np.float32), fps=np.float64(u.fps),
                          text=np.str_(u.text or ""))
+        texts.append(u.text or "")
         manifest.append({"name": u.name, "speaker": u.speaker, "source": str(f), "n_frames": int(len(frames)), "fps": u.fps,
                          "duration_s": len(u.wav) / cfg.sample_rate_hz, "has_text": u.text is not None})
     tag = f".{shard_index:04d}" if num_shards > 1 and shard_index >= 0 else ""
@@ -247,7 +263,7 @@ def prepare_folder(inputs: list[Path], output: Path, cfg: DataConfig, size_px: i
     write_text_atomic(output / f"skipped{tag}.jsonl", "".join(json.dumps(d) + "\n" for d in skipped))
     report = {"inputs": len(files), "written": len(manifest), "dropped": len(dropped), "skipped": len(skipped),
               "size_px": size_px, "view": cfg.view, "fps": cfg.fps,
-              "speakers": len({m["speaker"] for m in manifest})}
+              "speakers": len({m["speaker"] for m in manifest}), "language": transcript_language(texts)}
     if not tag and manifest:
         train, test = split_names([m["name"] for m in manifest], cfg)
         write_json_atomic(output / "split.json", {"by": cfg.split_by, "train": train, "test": test})

@@ -2,7 +2,8 @@
 and the paper's Table 1/2 layout (models x {A, A+T} x {64, 96, 112} px).
 
 Images are compared as uint8 grey frames (F,S,S) in [0,255]; RMSE is in grey levels, PSNR/SSIM
-use data_range 255 (Yang et al. 2024, Sec. 3.2 report the same four image metrics).
+use data_range 255. Yang et al. 2024 report RMSE, PSNR, SSIM, LPIPS (VGG) and an I3D-feature
+Fréchet distance they call FID; ours is the same statistic on I3D features of the clips.
 """
 
 from __future__ import annotations
