@@ -66,6 +66,8 @@ def train(
     out: Annotated[Path, typer.Option("--out", "-o", help="Run folder; the pipeline goes to OUT/pipeline.")],
     stage: Annotated[str, typer.Option(help="'all', '0' or '1' (cascade stage).")] = "all",
     unconditional: Annotated[bool, typer.Option(help="Train without speech/text (reference model).")] = False,
+    size: Annotated[int, typer.Option(help="Output size in px (paper Table 2: 64, 96, 112); 0 = the config's. "
+                                      "Up to cascade.stage0_size_px one stage, above it the cascade to SIZE.")] = 0,
     config: ConfigOpt = None,
     set_: SetOpt = None,
     resume: ResumeOpt = False,
@@ -73,7 +75,7 @@ def train(
 ) -> None:
     """Train the cascade stages (or the DNN baseline with --set model=dnn) and save the pipeline.
 
-    Example: a2v tongue train -d data/tongue -o runs/tongue -c configs/tongue/tiny.yaml
+    Example: a2v tongue train -d data/tongue -o runs/at96 -c configs/tongue/paper.yaml --size 96
     """
     from dataclasses import replace
 
@@ -84,6 +86,8 @@ def train(
 
     cfg = _config(config, set_)
     cfg = replace(cfg, cond=cfg.cond.resolved(corpus_language(data)))  # language and text encoder from the data
+    if size:
+        cfg = cfg.with_output_size(size)
     device = "cpu" if cfg.train.cpu else resolve_device("auto")
     enc = ConditionEncoder.from_config(cfg.cond, device)
     stages = list(range(cfg.num_stages)) if stage == "all" else [int(stage)]
@@ -136,24 +140,32 @@ def evaluate(
     data: Annotated[Path, typer.Option("--data", "-d", help="Prepared folder; its held-out split is used.")],
     max_items: Annotated[int, typer.Option(help="Use at most this many utterances (0 = all).")] = 0,
     json_out: Annotated[Path | None, typer.Option("--json", help="Write the results as JSON here.")] = None,
+    set_: SetOpt = None,
     progress: ProgressOpt = True,
 ) -> None:
-    """RMSE, PSNR, SSIM, LPIPS (FID/FVD when weights are present) in the paper's Table 1/2 layout.
+    """RMSE, PSNR, SSIM, LPIPS (VGG) and FID (I3D features) per pipeline, one row per model x condition x size.
 
-    Example: a2v tongue evaluate -m runs/a64/pipeline -m runs/at112/pipeline -d data/tongue
+    LPIPS and FID need weights on disk (--set metrics.lpips_weights=..., metrics.i3d_weights=...);
+    without them the column shows "-" and a line names the missing file.
+
+    Example: a2v tongue evaluate -m runs/at64/pipeline -m runs/at96/pipeline -m runs/at112/pipeline -d data/tongue
     """
     from a2v.io import write_json_atomic
     from a2v.recipes.tongue.evaluate import evaluate_pipeline, print_table
     from a2v.recipes.tongue.pipeline import TonguePipeline
 
     device = resolve_device("auto")
-    results, flat = {}, {}
+    results, flat, notes = {}, {}, []
     for m in model:
-        pipe = TonguePipeline.from_pretrained(m, device)
+        pipe = TonguePipeline.from_pretrained(m, device, overrides=set_)
         label = "DNN (Porras 2019)" if pipe.cfg.model == "dnn" else "Diffusion (ours)"
         key = (label, "A+T" if pipe.cfg.cond.use_text else "A", pipe.cfg.stage_size(pipe.cfg.num_stages - 1))
-        results[key] = evaluate_pipeline(pipe, data, max_items=max_items, progress=progress)
+        if key in results:
+            from a2v.errors import InputError
+
+            raise InputError(f"{m} is a second {' '.join(map(str, key))} px pipeline: give one per row")
+        results[key] = evaluate_pipeline(pipe, data, max_items=max_items, progress=progress, notes=notes)
         flat[f"{key[0]} | {key[1]} | {key[2]}"] = {"model": str(m), **results[key]}
-    print_table(results)
+    print_table(results, notes)
     if json_out is not None:
         write_json_atomic(json_out, flat)

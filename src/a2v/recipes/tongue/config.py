@@ -147,6 +147,16 @@ class BaselineConfig:
 
 
 @dataclass(frozen=True)
+class MetricsConfig:
+    """Evaluation as in the paper: LPIPS with the VGG backbone, "FID" = Fréchet distance of I3D features."""
+
+    lpips_net: Literal["alex", "vgg", "squeeze"] = "vgg"  # paper: LPIPS (VGG)
+    lpips_weights: str = ""  # torchvision backbone file; "" = <torch hub checkpoints>/vgg16-397923af.pth
+    i3d_weights: str = ""  # InceptionI3d state dict; "" = <torch hub checkpoints>/rgb_imagenet.pt
+    i3d_width: float = 1.0  # channel multiplier of that file's network (1 = the published I3D)
+
+
+@dataclass(frozen=True)
 class TongueConfig:
     model: Literal["diffusion", "dnn"] = "diffusion"
     image_size_px: int = 112  # single-stage / DNN output size (cascade: stage sizes below)
@@ -157,6 +167,7 @@ class TongueConfig:
     sampler: SamplerConfig = field(default_factory=SamplerConfig)
     cascade: CascadeConfig = field(default_factory=CascadeConfig)
     baseline: BaselineConfig = field(default_factory=BaselineConfig)
+    metrics: MetricsConfig = field(default_factory=MetricsConfig)
     # lr 5e-4: paper; EMA of the weights: EDM practice (decay ours); batch, steps: ours
     train: TrainConfig = field(default_factory=lambda: TrainConfig(lr=5e-4, ema_decay=0.999, batch_size=8,
                                                                    max_steps=100_000, ckpt_every=5000))
@@ -177,6 +188,18 @@ class TongueConfig:
         if not self.cascade.enabled or self.model == "dnn":
             return self.image_size_px
         return self.cascade.stage0_size_px if stage == 0 else self.cascade.stage1_size_px
+
+    def with_output_size(self, size_px: int) -> TongueConfig:
+        """This config producing ``size_px`` video (the paper's Table 2 sizes 64 / 96 / 112).
+
+        Diffusion: ``size_px <= cascade.stage0_size_px`` is a single stage at that size, larger
+        sizes are the cascade stage0 -> ``size_px``; the DNN predicts ``size_px`` directly.
+        """
+        from dataclasses import replace
+
+        if self.model == "diffusion" and self.cascade.enabled and size_px > self.cascade.stage0_size_px:
+            return replace(self, image_size_px=size_px, cascade=replace(self.cascade, stage1_size_px=size_px))
+        return replace(self, image_size_px=size_px, cascade=replace(self.cascade, enabled=False))
 
     @property
     def num_stages(self) -> int:
