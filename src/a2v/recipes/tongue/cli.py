@@ -40,7 +40,7 @@ def prepare(
 ) -> None:
     """Read, synchronise, scan-convert (or keep raw scanlines), resample and resize ultrasound recordings.
 
-    Example: a2v prepare tongue -i TaL80/core -o data/tongue --split-by speaker --set data.view=raw
+    Example: a2v tongue prepare -i TaL80/core -o data/tongue --split-by speaker --set data.view=raw
     """
     from a2v.recipes.tongue.data import prepare_folder
 
