@@ -104,6 +104,11 @@ def train_tongue(cfg: TongueConfig, data_dir: str | Path, out_dir: str | Path, s
     (stage, model kind, condition widths) used by :class:`~a2v.recipes.tongue.pipeline.TonguePipeline`.
     ``conditional=False`` trains the unconditional model (the reference for the conditioning test).
     """
+    from dataclasses import replace
+
+    from a2v.recipes.tongue.data import corpus_language
+
+    cfg = replace(cfg, cond=cfg.cond.resolved(corpus_language(Path(data_dir))))  # saved settled: auto -> en / zh
     utts = load_prepared(Path(data_dir))
     train_names, held_names = split_for(Path(data_dir), utts, cfg.data)
     enc = encoder or ConditionEncoder.from_config(cfg.cond, device)
