@@ -114,6 +114,7 @@ class SpeechEncoder(nn.Module):
         freeze: bool = True,
         device: str | torch.device | None = None,
         allow_download: bool | None = None,
+        set_key: str = "audio.encoder",
         **kwargs,
     ) -> SpeechEncoder:
         """Load a wav2vec2/WavLM/HuBERT model from a folder or the Hugging Face cache.
@@ -123,19 +124,20 @@ class SpeechEncoder(nn.Module):
         mask follow the folder's preprocessor_config.json (defaults when absent: normalise;
         attention mask only for ``feat_extract_norm="layer"`` models). A download is tried only
         as described in :func:`a2v.encoders._hub.resolve_pretrained`; otherwise
-        MissingWeightsError. ``kwargs`` go to the constructor (chunk_s, overlap_s, progress).
+        MissingWeightsError, whose hint names ``set_key`` (the caller's config key for the
+        folder). ``kwargs`` go to the constructor (chunk_s, overlap_s, progress).
         """
         from transformers import AutoFeatureExtractor, AutoModel
 
         what = "speech encoder"
-        src = resolve_pretrained(name_or_path, what, "audio.encoder", allow_download)
+        src = resolve_pretrained(name_or_path, what, set_key, allow_download)
         local = Path(src).is_dir()
         if local:
             _check_weight_files(Path(src), what)
         try:
             backbone = AutoModel.from_pretrained(src, local_files_only=local or hub_offline())
         except OSError as e:
-            raise missing_weights(what, str(name_or_path), "audio.encoder") from e
+            raise missing_weights(what, str(name_or_path), set_key) from e
         cfg = backbone.config
         try:
             fe = AutoFeatureExtractor.from_pretrained(src, local_files_only=local or hub_offline())

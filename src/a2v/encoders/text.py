@@ -55,16 +55,18 @@ class TextEncoder(nn.Module):
         device: str | torch.device | None = None,
         max_length: int = 512,
         allow_download: bool | None = None,
+        set_key: str = "text.encoder",
     ) -> TextEncoder:
         """Load a BERT-family model and its tokenizer from a folder or the Hugging Face cache.
 
         ``name_or_path``: a hub id ("bert-base-chinese") or a folder written by
-        ``save_pretrained`` (model and tokenizer). MissingWeightsError when absent.
+        ``save_pretrained`` (model and tokenizer). MissingWeightsError when absent, whose hint
+        names ``set_key`` (the caller's config key for the folder).
         """
         from transformers import AutoModel, AutoTokenizer
 
         what = "text encoder"
-        src = resolve_pretrained(name_or_path, what, "text.encoder", allow_download)
+        src = resolve_pretrained(name_or_path, what, set_key, allow_download)
         local = Path(src).is_dir()
         if local:
             _check_weight_files(Path(src), what)
@@ -72,11 +74,11 @@ class TextEncoder(nn.Module):
         try:
             tok = AutoTokenizer.from_pretrained(src, local_files_only=only_local)
         except (OSError, ValueError) as e:
-            raise missing_weights("text encoder tokenizer", str(name_or_path), "text.encoder") from e
+            raise missing_weights("text encoder tokenizer", str(name_or_path), set_key) from e
         try:
             model = AutoModel.from_pretrained(src, local_files_only=only_local)
         except OSError as e:
-            raise missing_weights(what, str(name_or_path), "text.encoder") from e
+            raise missing_weights(what, str(name_or_path), set_key) from e
         max_len = min(max_length, int(getattr(model.config, "max_position_embeddings", max_length)))
         enc = cls(model, tok, layer, freeze, max_len, model_id=str(name_or_path))
         return enc.to(device) if device is not None else enc

@@ -6,6 +6,8 @@
 - perceptual: :func:`build_lpips`, :func:`lpips_distance` (backbone weights from disk)
 - distribution: :func:`frechet_distance`, :func:`gaussian_stats`, :func:`build_fid`, :func:`fid`,
   :func:`load_i3d`, :func:`i3d_features`, :func:`fvd`
+- i3d (import the module): Inception-I3D from a config, weights from disk
+  (:func:`a2v.metrics.i3d.load_i3d_weights`), usable as the ``detector`` of :func:`fvd`
 - sync (import the module): mouth opening vs loudness correlation at the best lag, no weights
   (:func:`a2v.metrics.sync.measure_video_sync`)
 - syncnet (import the module): LSE-C / LSE-D through SyncNet weights given on disk

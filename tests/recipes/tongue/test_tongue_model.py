@@ -32,6 +32,8 @@ def test_missing_weights_name_the_model(monkeypatch) -> None:
     with pytest.raises(MissingWeightsError, match="wav2vec2-large-xlsr-53"):
         ConditionEncoder.from_config(ConditionConfig())
     with pytest.raises(MissingWeightsError, match="bert-base-chinese"):
+        ConditionEncoder.from_config(ConditionConfig(audio_features="logmel", language="zh"))
+    with pytest.raises(MissingWeightsError, match="bert-base-uncased"):  # English by default
         ConditionEncoder.from_config(ConditionConfig(audio_features="logmel"))
 
 

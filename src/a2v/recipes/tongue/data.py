@@ -4,12 +4,22 @@ Inputs (``a2v prepare tongue -i DIR``):
 
 - UltraSuite / TaL: ``name.ult`` + ``name.param`` + ``name.wav`` (+ ``name.txt`` transcript,
   first line the prompt); synchronised with TimeInSecsOfFirstFrame, scan-converted (``fan``)
-  or kept as scanlines (``raw``), resampled to ``data.fps``.
+  or kept as scanlines (``raw``), resampled to ``data.fps``. A ``.wav`` or ``.param`` without
+  its ``.ult`` and TaL lip videos (``*_lips.mp4``) are listed in ``skipped.jsonl`` with the reason.
 - UTI videos with an audio track (``.mp4 .mkv .avi .mov``), grey from the RGB mean, read at
-  ``data.fps`` (+ ``name.txt``).
+  ``data.fps`` (+ ``name.txt``); ``data.video_crop_px`` cuts the ultrasound panel out of a
+  composite frame. With ``data.videos=auto`` videos count as ultrasound only when the inputs
+  hold no ``.ult`` recording (else they are lip or render videos and are skipped, listed).
+
+Item names are the paths relative to the input folder without the suffix (``01M/000_xaud``),
+so that corpora reusing file names in every speaker folder keep every recording; with several
+input folders the folder's own name comes first. The speaker of an item is its folder
+(``01M``), used by the speaker-disjoint split (``data.split_by=speaker``).
 
 Prepared folder: ``items/<name>.npz`` (frames uint8 (F,S,S) at the full size, wav float32 (S,)
-16 kHz, fps, text), ``manifest.jsonl`` (one line per item), ``dropped.jsonl``, ``report.json``.
+16 kHz, fps, text), ``manifest.jsonl`` (one line per item), ``dropped.jsonl`` (inputs that
+failed), ``skipped.jsonl`` (files not taken as inputs), ``split.json`` (train / test names),
+``report.json``.
 """
 
 from __future__ import annotations
@@ -26,6 +36,16 @@ import torch
 from a2v.errors import A2VError, InputError
 from a2v.io import atomic_path, write_json_atomic, write_text_atomic
 from a2v.recipes.tongue.config import DataConfig
+from a2v.recipes.tongue.corpus import (
+    VIDEO_SUFFIXES,
+    corpus_language,
+    find_inputs,
+    scan_inputs,
+    speaker_of,
+    split_for,
+    split_names,
+    transcript_language,
+)
 from a2v.recipes.tongue.ultrasound import (
     FanConverter,
     raw_view,
@@ -38,10 +58,10 @@ from a2v.recipes.tongue.ultrasound import (
 
 log = logging.getLogger(__name__)
 
-VIDEO_SUFFIXES = (".mp4", ".mkv", ".avi", ".mov", ".m4v")
 
-__all__ = ["Utterance", "find_inputs", "load_utterance", "read_transcript", "prepare_folder", "load_prepared",
-           "split_names", "TongueClips", "collate_clips", "to_unit", "from_unit"]
+__all__ = ["Utterance", "find_inputs", "scan_inputs", "speaker_of", "load_utterance", "read_transcript",
+           "prepare_folder", "load_prepared", "split_names", "split_for", "align_to_reference", "transcript_language", "corpus_language", "TongueClips", "collate_clips", "to_unit",
+           "from_unit"]
 
 
 @dataclass
@@ -54,6 +74,10 @@ class Utterance:
     fps: float
     text: str | None = None
 
+    @property
+    def speaker(self) -> str:
+        return speaker_of(self.name)
+
 
 def read_transcript(media: Path, suffix: str = ".txt") -> str | None:
     """First non-empty line of ``media.with_suffix(suffix)``, or None when there is no such file."""
@@ -64,22 +88,23 @@ def read_transcript(media: Path, suffix: str = ".txt") -> str | None:
     return lines[0] if lines else None
 
 
-def find_inputs(paths: list[Path]) -> list[Path]:
-    """``.ult`` files and videos under ``paths`` (files or folders), sorted, without duplicates."""
-    out: set[Path] = set()
-    for p in paths:
-        p = Path(p)
-        if p.is_dir():
-            out.update(f for f in p.rglob("*") if f.suffix.lower() in (".ult", *VIDEO_SUFFIXES))
-        elif p.is_file():
-            out.add(p)
-        else:
-            raise InputError(f"input not found: {p}")
-    return sorted(out)
+def _crop(frames: np.ndarray, box: tuple[int, ...], path: Path) -> np.ndarray:
+    """uint8 (F,H,W) -> (F,h,w) inside ``box`` = (x, y, w, h) px; InputError when it leaves the frame."""
+    if not box:
+        return frames
+    x, y, w, h = box
+    H, W = frames.shape[1:]
+    if x + w > W or y + h > H:
+        raise InputError(f"{path}: data.video_crop_px {list(box)} leaves the {W}x{H} frame; give x+width <= {W} "
+                         f"and y+height <= {H}")
+    return frames[:, y:y + h, x:x + w]  # (F,H,W)->(F,h,w)
 
 
-def load_utterance(path: Path, cfg: DataConfig) -> Utterance:
-    """Read one UltraSuite/TaL ``.ult`` (with .param, .wav) or UTI video into an :class:`Utterance`."""
+def load_utterance(path: Path, cfg: DataConfig, name: str | None = None) -> Utterance:
+    """Read one UltraSuite/TaL ``.ult`` (with .param, .wav) or UTI video into an :class:`Utterance`.
+
+    name: the item name (default: the file stem).
+    """
     from a2v.audio import load_audio
 
     path = Path(path)
@@ -97,7 +122,7 @@ def load_utterance(path: Path, cfg: DataConfig) -> Utterance:
         img = FanConverter(prm, cfg.fan_height_px)(scan) if cfg.view == "fan" else raw_view(scan)  # (F,H,W)
         fps = cfg.fps or prm.FramesPerSec
         frames = resample_frames(img, prm.FramesPerSec, fps)  # (F,H,W)->(F',H,W)
-        return Utterance(path.stem, frames, wav, fps, text)
+        return Utterance(name or path.stem, frames, wav, fps, text)
     if path.suffix.lower() in VIDEO_SUFFIXES:
         from a2v.video import probe, read_frames
 
@@ -106,71 +131,99 @@ def load_utterance(path: Path, cfg: DataConfig) -> Utterance:
         gray = [f.mean(axis=2).round().astype(np.uint8) for f in read_frames(path, fps=fps)]  # F x (H,W)
         if not gray:
             raise InputError(f"{path}: no video frames could be decoded; re-encode the file (e.g. with ffmpeg)")
-        frames = np.stack(gray)  # (F,H,W)
+        frames = _crop(np.stack(gray), cfg.video_crop_px, path)  # (F,H,W)->(F,h,w)
         wav = load_audio(path, sr=cfg.sample_rate_hz)  # (S,)
-        return Utterance(path.stem, frames, wav, fps, text)
+        return Utterance(name or path.stem, frames, wav, fps, text)
     raise InputError(f"{path}: not an ultrasound (.ult) or video file")
+
+
+def align_to_reference(wav: np.ndarray, reference: Path, cfg: DataConfig) -> tuple[np.ndarray, np.ndarray]:
+    """Cut speech the way a reference recording is synchronised; returns (wav float32 (S',), frames uint8 (F,H,W)).
+
+    ``wav``: the speech to generate from, float32 (S,) at ``cfg.sample_rate_hz``, starting where
+    the reference's audio starts (its own ``.wav``). A ``.ult`` reference is synchronised by
+    :func:`load_utterance` (a positive TimeInSecsOfFirstFrame cuts its audio start, a negative
+    one its first frames); the same audio cut is applied to ``wav`` so that the generated video
+    and the reference show the same instant in each frame. Videos carry no offset.
+    """
+    ref = load_utterance(reference, cfg)
+    if reference.suffix.lower() == ".ult" and cfg.sync:
+        offset = read_param(reference.with_suffix(".param")).TimeInSecsOfFirstFrame
+        a0 = max(0, round(offset * cfg.sample_rate_hz))
+        if a0 >= len(wav):
+            raise InputError(f"{reference}: its {offset:.3f} s sync offset is longer than the speech "
+                             f"({len(wav) / cfg.sample_rate_hz:.3f} s)")
+        wav = wav[a0:]  # (S,)->(S-a0,)
+    return wav, ref.frames
 
 
 def prepare_folder(inputs: list[Path], output: Path, cfg: DataConfig, size_px: int, num_shards: int = 1,
                    shard_index: int = -1, progress: bool = True) -> dict[str, Any]:
     """Convert inputs to ``output`` (see module docstring); this worker takes every ``num_shards``-th input.
 
-    Bad inputs are listed in ``dropped.jsonl`` with the reason (never dropped silently);
-    returns the report {"written", "dropped", "inputs"} (also ``report.json``).
+    Bad inputs are listed in ``dropped.jsonl`` with the reason (never dropped silently), files
+    not taken as inputs in ``skipped.jsonl``; ``split.json`` holds the train / test names
+    (:func:`split_names` with ``cfg``; written by the single worker only). Returns the report
+    {"inputs", "written", "dropped", "skipped", ...} (also ``report.json``).
     """
     from tqdm.auto import tqdm
 
-    files = find_inputs(inputs)
+    files, skipped = scan_inputs(inputs, cfg.videos)
     if not files:
-        raise InputError(f"no .ult or video files under {', '.join(map(str, inputs))}")
+        raise InputError(f"no .ult or ultrasound video files under {', '.join(map(str, inputs))}"
+                         + (f" ({len(skipped)} files skipped, e.g. {skipped[0]['path']}: {skipped[0]['reason']})"
+                            if skipped else ""))
     if num_shards > 1 and shard_index >= 0:
         files = files[shard_index::num_shards]
     items_dir = output / "items"
     items_dir.mkdir(parents=True, exist_ok=True)
-    manifest, dropped = [], []
-    for f in tqdm(files, desc="prepare tongue", unit="file", disable=not progress):
+    manifest, dropped, texts = [], [], []
+    for f, name in tqdm(files, desc="prepare tongue", unit="file", disable=not progress):
         try:
-            u = load_utterance(f, cfg)
+            u = load_utterance(f, cfg, name)
         except A2VError as e:
             dropped.append({"path": str(f), "reason": str(e)})
             continue
         frames = resize_frames(u.frames, size_px)  # (F,H,W)->(F,S,S)
+        (items_dir / u.name).parent.mkdir(parents=True, exist_ok=True)
         with atomic_path(items_dir / f"{u.name}.npz") as tmp:
             with open(tmp, "wb") as fh:
                 np.savez(fh, frames=frames, wav=u.wav.astype(np.float32), fps=np.float64(u.fps),
                          text=np.str_(u.text or ""))
-        manifest.append({"name": u.name, "source": str(f), "n_frames": int(len(frames)), "fps": u.fps,
+        texts.append(u.text or "")
+        manifest.append({"name": u.name, "speaker": u.speaker, "source": str(f), "n_frames": int(len(frames)), "fps": u.fps,
                          "duration_s": len(u.wav) / cfg.sample_rate_hz, "has_text": u.text is not None})
     tag = f".{shard_index:04d}" if num_shards > 1 and shard_index >= 0 else ""
     write_text_atomic(output / f"manifest{tag}.jsonl", "".join(json.dumps(m) + "\n" for m in manifest))
     write_text_atomic(output / f"dropped{tag}.jsonl", "".join(json.dumps(d) + "\n" for d in dropped))
-    report = {"inputs": len(files), "written": len(manifest), "dropped": len(dropped), "size_px": size_px,
-              "view": cfg.view, "fps": cfg.fps}
+    write_text_atomic(output / f"skipped{tag}.jsonl", "".join(json.dumps(d) + "\n" for d in skipped))
+    report = {"inputs": len(files), "written": len(manifest), "dropped": len(dropped), "skipped": len(skipped),
+              "size_px": size_px, "view": cfg.view, "fps": cfg.fps,
+              "speakers": len({m["speaker"] for m in manifest}), "language": transcript_language(texts)}
+    if not tag and manifest:
+        train, test = split_names([m["name"] for m in manifest], cfg)
+        write_json_atomic(output / "split.json", {"by": cfg.split_by, "train": train, "test": test})
+        report["split"] = {"by": cfg.split_by, "train": len(train), "test": len(test)}
     write_json_atomic(output / f"report{tag}.json", report)
     return report
 
 
 def load_prepared(folder: Path, names: list[str] | None = None) -> list[Utterance]:
-    """Utterances of a prepared folder (all, or ``names``), sorted by name."""
-    items = sorted((Path(folder) / "items").glob("*.npz"))
+    """Utterances of a prepared folder (all, or ``names``), sorted by name (``items/<name>.npz``)."""
+    root = Path(folder) / "items"
+    items = sorted(root.rglob("*.npz"))
     if not items:
         raise InputError(f"{folder} holds no prepared items (items/*.npz): run `a2v prepare tongue -i ... -o {folder}`")
     out = []
+    wanted = set(names) if names is not None else None
     for p in items:
-        if names is not None and p.stem not in names:
+        name = p.relative_to(root).with_suffix("").as_posix()
+        if wanted is not None and name not in wanted:
             continue
         with np.load(p) as z:
             text = str(z["text"]) or None
-            out.append(Utterance(p.stem, z["frames"], z["wav"], float(z["fps"]), text))
-    return out
-
-
-def split_names(utts: list[Utterance], holdout_fraction: float) -> tuple[list[str], list[str]]:
-    """(train, held-out) names: the last ``ceil(fraction * n)`` by sorted name are held out (at least one train)."""
-    names = sorted(u.name for u in utts)
-    k = min(len(names) - 1, int(np.ceil(holdout_fraction * len(names)))) if holdout_fraction > 0 else 0
-    return names[: len(names) - k], names[len(names) - k:]
+            out.append(Utterance(name, z["frames"], z["wav"], float(z["fps"]), text))
+    return sorted(out, key=lambda u: u.name)
 
 
 def to_unit(frames: np.ndarray) -> torch.Tensor:

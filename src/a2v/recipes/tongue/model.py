@@ -1,6 +1,6 @@
 """Tongue models: condition encoder (wav2vec 2.0 + BERT, frozen), fused-condition 3-D U-Net denoiser, DNN baseline.
 
-Yang et al. 2024 (ICASSP), Sec. 2: speech features from a frozen wav2vec 2.0 (XLSR-53) resampled
+Yang et al. 2024 (ICASSP), method: speech features from a frozen wav2vec 2.0 (XLSR-53) resampled
 to the UTI frame rate, text features from BERT; audio frames attend to text tokens
 (cross-attention) giving one condition vector f_c per frame; a space-time U-Net with
 time-aware layers and cross-attention to f_c is the EDM network F. Stage 1 of the cascade also
@@ -38,13 +38,20 @@ class ConditionEncoder:
 
     @classmethod
     def from_config(cls, cfg: ConditionConfig, device: str | torch.device = "cpu") -> ConditionEncoder:
-        """Load the encoders named in ``cfg`` (folders or hub ids); MissingWeightsError when absent."""
+        """Load the encoders named in ``cfg`` (folders or hub ids); MissingWeightsError when absent.
+
+        The error names the config key to set (``cond.audio_encoder`` / ``cond.text_encoder``).
+        ``cfg.language="auto"`` is settled as English here; ``a2v tongue train`` settles it from
+        the prepared folder first (:meth:`ConditionConfig.resolved`).
+        """
         from a2v.encoders import SpeechEncoder, TextEncoder
 
+        cfg = cfg.resolved(None)
         layer: str | int = int(cfg.audio_layer) if cfg.audio_layer.lstrip("-").isdigit() else cfg.audio_layer
-        speech = SpeechEncoder.from_pretrained(cfg.audio_encoder, layer=layer, device=device, progress=False) \
-            if cfg.audio_features == "ssl" else None
-        text = TextEncoder.from_pretrained(cfg.text_encoder, device=device) if cfg.use_text else None
+        speech = SpeechEncoder.from_pretrained(cfg.audio_encoder, layer=layer, device=device, progress=False,
+                                               set_key="cond.audio_encoder") if cfg.audio_features == "ssl" else None
+        text = TextEncoder.from_pretrained(cfg.text_encoder, device=device, set_key="cond.text_encoder") \
+            if cfg.use_text else None
         return cls(cfg, speech, text)
 
     @property
@@ -75,13 +82,20 @@ class ConditionEncoder:
         return emb[0, mask[0]].float().cpu()  # (L,Dt)
 
     def transcript(self, wav: np.ndarray, text: str | None, sr: int = 16000) -> str:
-        """The given text, else recognised speech (Whisper when ``cond.asr_model`` is set, else PocketSphinx)."""
+        """The given text, else recognised speech: Whisper (``cond.asr_model``, in ``cond.language``) or
+        PocketSphinx (English only; a Mandarin corpus without a Whisper model is a ConfigError)."""
         if text:
             return text
         from a2v.encoders import transcribe
+        from a2v.errors import ConfigError
 
         model = self.cfg.asr_model or None
-        return transcribe(wav, sr, backend=self.cfg.asr_backend, model=model, progress=False).text or " "
+        lang = self.cfg.language if self.cfg.language != "auto" else "en"
+        if lang != "en" and (self.cfg.asr_backend == "pocketsphinx" or model is None):
+            raise ConfigError(f"no transcript and cond.language={lang}: PocketSphinx recognises English only; give "
+                              f"the transcripts or a Whisper model, e.g. --set cond.asr_model=/models/whisper-small")
+        return transcribe(wav, sr, backend=self.cfg.asr_backend, model=model, progress=False,
+                          language=lang if model is not None else None).text or " "
 
     def __call__(self, utt: Any) -> tuple[torch.Tensor, torch.Tensor | None]:
         audio = self.encode_audio(utt.wav, len(utt.frames), utt.fps)  # (F,Da)

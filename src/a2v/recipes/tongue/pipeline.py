@@ -163,17 +163,28 @@ class TonguePipeline:
 
     def write(self, path: str | Path, video: np.ndarray, audio: str | Path | np.ndarray | None = None,
               reference: np.ndarray | None = None) -> Path:
-        """Write uint8 (F,S,S) as an RGB video with the audio; ``reference`` (F,S,S) ground truth goes to the left."""
+        """Write uint8 (F,S,S) as an RGB video with the audio; ``reference`` (F',S',S') ground truth goes to the left.
+
+        With a reference both videos are cut to the shorter, F'' = min(F, F') frames (see
+        :meth:`frames_written`), and the audio to F'' / fps seconds.
+        """
         from a2v.audio import load_audio
         from a2v.recipes.tongue.ultrasound import resize_frames
         from a2v.video import write_video
 
         frames = video
+        wav = load_audio(audio, sr=16000) if isinstance(audio, str | Path) else audio
         if reference is not None:
-            n = min(len(reference), len(video))
+            n = self.frames_written(video, reference)
             ref = resize_frames(np.asarray(reference)[:n], video.shape[1])  # (F,S,S)
             frames = np.concatenate([ref, video[:n]], axis=2)  # (F,S,S)+(F,S,S)->(F,S,2S)
-        wav = load_audio(audio, sr=16000) if isinstance(audio, str | Path) else audio
+            if wav is not None:
+                wav = wav[: round(n / self.fps * 16000)]  # (S,)->(S',)
         rgb = (np.repeat(f[..., None], 3, axis=2) for f in frames)  # (S,W)->(S,W,3)
         write_video(path, rgb, self.fps, audio=wav, audio_sr=16000)
         return Path(path)
+
+    @staticmethod
+    def frames_written(video: np.ndarray, reference: np.ndarray | None = None) -> int:
+        """Frames :meth:`write` puts in the file: F, or min(F, F') beside a reference."""
+        return len(video) if reference is None else min(len(video), len(reference))

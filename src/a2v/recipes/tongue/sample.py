@@ -1,8 +1,8 @@
 """Sampling a tongue video of any length: one EDM sampler run per window, windows chained ("cyclic denoising").
 
-Yang et al. 2024, Sec. 2.4 ("cyclic denoising sampling"): a long utterance is generated window
-by window; each window overlaps the previous one by ``overlap`` frames and is conditioned on
-those already generated frames. We condition by replacement inside the denoiser: the first
+Yang et al. 2024 generate long utterances by cyclic denoising: window by window, each window
+overlapping the previous one by ``overlap`` frames and conditioned on those already generated
+frames (the overlap and the conditioning mechanism are ours; the paper gives neither). We condition by replacement inside the denoiser: the first
 ``overlap`` frames of the denoised estimate are set to the known frames, so along the ODE
 ``dx/dsigma = (x - D)/sigma`` those frames follow ``known + sigma * eps`` and end exactly on
 the known frames, while the network sees them (noised at the current level) as context for the

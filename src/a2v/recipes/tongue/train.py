@@ -21,7 +21,7 @@ from a2v.config import save_json
 from a2v.diffusion import EDMLoss, augment_condition, random_aug_sigma
 from a2v.io import write_json_atomic
 from a2v.recipes.tongue.config import TongueConfig
-from a2v.recipes.tongue.data import TongueClips, collate_clips, load_prepared, split_names
+from a2v.recipes.tongue.data import TongueClips, collate_clips, load_prepared, split_for
 from a2v.recipes.tongue.model import ConditionEncoder, FrameDNN, build_denoiser, lowres_condition
 from a2v.train import Task, TrainResult, fit
 
@@ -104,8 +104,13 @@ def train_tongue(cfg: TongueConfig, data_dir: str | Path, out_dir: str | Path, s
     (stage, model kind, condition widths) used by :class:`~a2v.recipes.tongue.pipeline.TonguePipeline`.
     ``conditional=False`` trains the unconditional model (the reference for the conditioning test).
     """
+    from dataclasses import replace
+
+    from a2v.recipes.tongue.data import corpus_language
+
+    cfg = replace(cfg, cond=cfg.cond.resolved(corpus_language(Path(data_dir))))  # saved settled: auto -> en / zh
     utts = load_prepared(Path(data_dir))
-    train_names, held_names = split_names(utts, cfg.data.holdout_fraction)
+    train_names, held_names = split_for(Path(data_dir), utts, cfg.data)
     enc = encoder or ConditionEncoder.from_config(cfg.cond, device)
     size = cfg.stage_size(stage)
     train_set = TongueClips([u for u in utts if u.name in train_names], cfg.data.clip_frames, size, enc)
