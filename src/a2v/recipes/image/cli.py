@@ -114,3 +114,43 @@ def evaluate(
     metrics = run(pipe, data, out, split=split, two_afc=two_afc, progress=progress)
     console.print(format_metrics(metrics))
     console.print(f"written to {out / 'metrics.json'}")
+
+
+TrustOpt = Annotated[bool, typer.Option("--trust-pickle", help="Allow unpickling the file's non-tensor objects "
+                                        "(Lightning callbacks, hyper-parameters). Only for files you trust.")]
+
+
+def _convert(src: Path, out: Path | None, trust: bool, prefix: str) -> None:
+    from a2v.recipes.image.ckpt import convert_lightning_checkpoint
+
+    dst = out or src.with_suffix(".safetensors")
+    rep = convert_lightning_checkpoint(src, dst, trust_pickle=trust, required_prefix=prefix)
+    console.print(f"wrote {rep['tensors']} tensors to {dst}")
+
+
+@app.command("convert-vqgan")
+def convert_vqgan(
+    ckpt: Annotated[Path, typer.Argument(help="taming-transformers VQGAN checkpoint (.ckpt, Lightning format).")],
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Output .safetensors (default: beside the input).")
+                   ] = None,
+    trust_pickle: TrustOpt = False,
+) -> None:
+    """Convert a published VQGAN .ckpt once to safetensors (its state_dict); then set generate.vq.ckpt to it.
+
+    Example: a2v image convert-vqgan vqgan_imagenet_f16_16384.ckpt --trust-pickle
+    """
+    _convert(ckpt, out, trust_pickle, "quantize.")
+
+
+@app.command("convert-wav2clip")
+def convert_wav2clip(
+    ckpt: Annotated[Path, typer.Argument(help="Wav2CLIP's released checkpoint (ResNet_CX.ckpt, Lightning format).")],
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Output .safetensors (default: beside the input).")
+                   ] = None,
+    trust_pickle: TrustOpt = False,
+) -> None:
+    """Convert Wav2CLIP's released .ckpt once to safetensors, for a2v image import-wav2clip.
+
+    Example: a2v image convert-wav2clip ResNet_CX.ckpt --trust-pickle
+    """
+    _convert(ckpt, out, trust_pickle, "audio_encoder.")

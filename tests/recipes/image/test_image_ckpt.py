@@ -1,0 +1,96 @@
+"""Published Lightning checkpoints: a file in taming-transformers' exact .ckpt layout is refused by the
+weights_only loader with a one-line hint, converted once with an explicit trust flag, then loads."""
+
+from __future__ import annotations
+
+import sys
+import types
+
+import pytest
+import torch
+from image_testutil import TAMING_YAML, _to_taming, tiny_taming_reference
+
+from a2v.errors import InputError
+from a2v.recipes.image.ckpt import convert_lightning_checkpoint, read_state_dict
+from a2v.recipes.image.generate.vqgan import load_taming_vqgan
+
+
+def lightning_ckpt(path, state_dict, monkeypatch) -> None:
+    """Save ``state_dict`` as PyTorch Lightning does: callbacks keyed by the callback class, optimizer and
+    scheduler states, and hyper-parameters holding non-tensor objects (an OmegaConf-like config and
+    Lightning's AttributeDict). The classes live in stand-in modules that are gone again when the file is read,
+    as on a machine without Lightning/OmegaConf."""
+    mods = {}
+    for name in ("pytorch_lightning", "pytorch_lightning.callbacks", "pytorch_lightning.callbacks.model_checkpoint",
+                 "pytorch_lightning.utilities", "pytorch_lightning.utilities.parsing", "omegaconf",
+                 "omegaconf.dictconfig"):
+        mods[name] = types.ModuleType(name)
+        monkeypatch.setitem(sys.modules, name, mods[name])
+    ModelCheckpoint = type("ModelCheckpoint", (), {"__module__": "pytorch_lightning.callbacks.model_checkpoint"})
+    AttributeDict = type("AttributeDict", (dict,), {"__module__": "pytorch_lightning.utilities.parsing"})
+    DictConfig = type("DictConfig", (), {"__module__": "omegaconf.dictconfig"})
+    mods["pytorch_lightning.callbacks.model_checkpoint"].ModelCheckpoint = ModelCheckpoint
+    mods["pytorch_lightning.utilities.parsing"].AttributeDict = AttributeDict
+    mods["omegaconf.dictconfig"].DictConfig = DictConfig
+    ddconfig = DictConfig()
+    ddconfig.__dict__.update({"_content": {"z_channels": 8, "ch_mult": [1, 2]}})
+    first = next(iter(state_dict.values()))
+    ckpt = {
+        "epoch": 4, "global_step": 1234, "pytorch-lightning_version": "1.0.8",
+        "callbacks": {ModelCheckpoint: {"monitor": "val/rec_loss", "best_model_score": torch.tensor(0.25),
+                                        "best_model_path": "/logs/last.ckpt"}},
+        "optimizer_states": [{"state": {0: {"step": 10, "exp_avg": torch.zeros_like(first)}},
+                              "param_groups": [{"lr": 4.5e-6, "betas": (0.5, 0.9), "params": [0]}]}],
+        "lr_schedulers": [],
+        "state_dict": state_dict,
+        "hyper_parameters": AttributeDict(ddconfig=ddconfig, n_embed=32),
+    }
+    torch.save(ckpt, path)
+    for name in mods:
+        monkeypatch.delitem(sys.modules, name)
+
+
+def test_taming_lightning_ckpt_converts_once_with_trust(tmp_path, monkeypatch):
+    ref = tiny_taming_reference()
+    taming = _to_taming(ref.state_dict(), 2)
+    ckpt = tmp_path / "last.ckpt"
+    lightning_ckpt(ckpt, taming, monkeypatch)
+    yaml = tmp_path / "vqgan.yaml"
+    yaml.write_text(TAMING_YAML)
+    assert "pytorch_lightning" not in sys.modules and "omegaconf" not in sys.modules
+    with pytest.raises(InputError, match="a2v image convert-vqgan .*last.ckpt --trust-pickle"):
+        load_taming_vqgan(ckpt, yaml)  # weights_only=True refuses the callbacks / hyper-parameters
+    with pytest.raises(InputError, match="--trust-pickle"):
+        convert_lightning_checkpoint(ckpt, tmp_path / "x.safetensors")  # no silent unpickling
+    assert not (tmp_path / "x.safetensors").exists()
+    out = tmp_path / "vqgan.safetensors"
+    rep = convert_lightning_checkpoint(ckpt, out, trust_pickle=True, required_prefix="quantize.")
+    assert rep["tensors"] == len(taming) and rep["global_step"] == "1234" and rep["unpickled"] == "True"
+    assert "pytorch_lightning" not in sys.modules  # nothing was imported to read it
+    vq = load_taming_vqgan(out, yaml)
+    z = torch.randn(1, 8, 16, 16)
+    with torch.no_grad():
+        torch.testing.assert_close(vq.decode(z).sample, ref.decode(z).sample)
+    with pytest.raises(InputError, match="no 'audio_encoder.\\*' tensors"):
+        convert_lightning_checkpoint(ckpt, tmp_path / "y.safetensors", True, required_prefix="audio_encoder.")
+
+
+def test_tensor_only_ckpt_loads_directly_and_cli_converts(tmp_path, monkeypatch, capsys):
+    from a2v.cli import main
+
+    ref = tiny_taming_reference()
+    taming = _to_taming(ref.state_dict(), 2)
+    plain = tmp_path / "plain.ckpt"
+    torch.save({"state_dict": taming, "epoch": 1, "global_step": 7}, plain)  # tensors and ints only
+    assert set(read_state_dict(plain, "VQGAN checkpoint", "x")) == set(taming)
+    ckpt = tmp_path / "last.ckpt"
+    lightning_ckpt(ckpt, taming, monkeypatch)
+    out = tmp_path / "a.safetensors"
+    assert main(["image", "convert-vqgan", str(ckpt), "-o", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--trust-pickle" in err and not out.exists()
+    assert main(["image", "convert-vqgan", str(ckpt), "-o", str(out), "--trust-pickle"]) == 0
+    assert set(read_state_dict(out, "VQGAN", "x")) == set(taming)
+    assert main(["image", "convert-wav2clip", str(ckpt), "-o", str(tmp_path / "b.safetensors"),
+                 "--trust-pickle"]) == 2  # a VQGAN is not a Wav2CLIP checkpoint
+    assert "audio_encoder" in capsys.readouterr().err
