@@ -4,50 +4,14 @@ weights_only loader with a one-line hint, converted once with an explicit trust 
 from __future__ import annotations
 
 import sys
-import types
 
 import pytest
 import torch
-from image_testutil import TAMING_YAML, _to_taming, tiny_taming_reference
+from image_testutil import TAMING_YAML, _to_taming, lightning_ckpt, tiny_taming_reference
 
 from a2v.errors import InputError
 from a2v.recipes.image.ckpt import convert_lightning_checkpoint, read_state_dict
 from a2v.recipes.image.generate.vqgan import load_taming_vqgan
-
-
-def lightning_ckpt(path, state_dict, monkeypatch) -> None:
-    """Save ``state_dict`` as PyTorch Lightning does: callbacks keyed by the callback class, optimizer and
-    scheduler states, and hyper-parameters holding non-tensor objects (an OmegaConf-like config and
-    Lightning's AttributeDict). The classes live in stand-in modules that are gone again when the file is read,
-    as on a machine without Lightning/OmegaConf."""
-    mods = {}
-    for name in ("pytorch_lightning", "pytorch_lightning.callbacks", "pytorch_lightning.callbacks.model_checkpoint",
-                 "pytorch_lightning.utilities", "pytorch_lightning.utilities.parsing", "omegaconf",
-                 "omegaconf.dictconfig"):
-        mods[name] = types.ModuleType(name)
-        monkeypatch.setitem(sys.modules, name, mods[name])
-    ModelCheckpoint = type("ModelCheckpoint", (), {"__module__": "pytorch_lightning.callbacks.model_checkpoint"})
-    AttributeDict = type("AttributeDict", (dict,), {"__module__": "pytorch_lightning.utilities.parsing"})
-    DictConfig = type("DictConfig", (), {"__module__": "omegaconf.dictconfig"})
-    mods["pytorch_lightning.callbacks.model_checkpoint"].ModelCheckpoint = ModelCheckpoint
-    mods["pytorch_lightning.utilities.parsing"].AttributeDict = AttributeDict
-    mods["omegaconf.dictconfig"].DictConfig = DictConfig
-    ddconfig = DictConfig()
-    ddconfig.__dict__.update({"_content": {"z_channels": 8, "ch_mult": [1, 2]}})
-    first = next(iter(state_dict.values()))
-    ckpt = {
-        "epoch": 4, "global_step": 1234, "pytorch-lightning_version": "1.0.8",
-        "callbacks": {ModelCheckpoint: {"monitor": "val/rec_loss", "best_model_score": torch.tensor(0.25),
-                                        "best_model_path": "/logs/last.ckpt"}},
-        "optimizer_states": [{"state": {0: {"step": 10, "exp_avg": torch.zeros_like(first)}},
-                              "param_groups": [{"lr": 4.5e-6, "betas": (0.5, 0.9), "params": [0]}]}],
-        "lr_schedulers": [],
-        "state_dict": state_dict,
-        "hyper_parameters": AttributeDict(ddconfig=ddconfig, n_embed=32),
-    }
-    torch.save(ckpt, path)
-    for name in mods:
-        monkeypatch.delitem(sys.modules, name)
 
 
 def test_taming_lightning_ckpt_converts_once_with_trust(tmp_path, monkeypatch):

@@ -154,3 +154,20 @@ def convert_wav2clip(
     Example: a2v image convert-wav2clip ResNet_CX.ckpt --trust-pickle
     """
     _convert(ckpt, out, trust_pickle, "audio_encoder.")
+
+
+@app.command("import-wav2clip")
+def import_wav2clip(
+    ckpt: Annotated[Path, typer.Argument(help="Wav2CLIP checkpoint: ResNet_CX.ckpt or its .safetensors conversion.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Pipeline folder to write.")],
+    config: ConfigOpt = None,
+    set_: SetOpt = None,
+) -> None:
+    """Wrap Wav2CLIP's released audio encoder as a pipeline (the paper's baseline) for generate/evaluate.
+
+    Example: a2v image import-wav2clip ResNet_CX.safetensors -o runs/wav2clip/pipeline -c configs/image/wav2clip.yaml
+    """
+    from a2v.recipes.image.pipeline import ImagePipeline
+
+    pipe = ImagePipeline.from_wav2clip(ckpt, _config(config, set_))
+    console.print(f"wrote {pipe.save_pretrained(out)} (Wav2CLIP audio encoder, tower {pipe.cfg.tower.kind})")

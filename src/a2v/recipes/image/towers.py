@@ -314,5 +314,5 @@ def build_tower(cfg: TowerConfig, device: str | torch.device = "cpu") -> ImageTo
                                       "checkpoint, e.g. BriVL-1.0-5500w.pth)")
         tower = BriVLTower.from_pretrained(cfg)
     else:
-        raise ConfigError(f"unknown tower.kind '{cfg.kind}' (hf_clip, open_clip, brivl, tiny)")
+        raise ConfigError(f"tower.kind '{cfg.kind}' is not a tower (hf_clip, open_clip, brivl, tiny)")
     return tower.to(device).eval()

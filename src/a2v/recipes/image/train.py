@@ -18,6 +18,7 @@ from a2v.metrics import median_rank, recall_at_k
 from a2v.nn.moco import momentum_update_
 from a2v.recipes.image.config import ImageConfig
 from a2v.recipes.image.model import AudioEncoder, CrossModalContrast, momentum_copy, speech_hidden_states
+from a2v.recipes.image.wav2clip import Wav2CLIPAudioEncoder
 from a2v.train import StepContext, Task, TrainResult, fit
 
 
@@ -54,27 +55,39 @@ def cached_image_embeddings(tower: nn.Module, pairs: Any, cache_dir: str | Path,
 
 
 class ContrastTask(Task):
-    """One update: online audio embeddings, momentum keys, CXLoss (or Wav2CLIP InfoNCE) with the queues.
+    """One update: audio embeddings against the tower's, with CXLoss (f, g), momentum contrast or InfoNCE.
 
-    Batches: {"wav" (B,S) float32 16 kHz, "length" (B,) samples, "image_emb" (B,E)}.
-    Trained modules: "head" (+ "speech" when WavLM is fine-tuned); state modules (saved, not trained):
-    "head_key" (+ "speech_key"), "contrast" (queues). With N processes every rank enqueues the keys of
-    all N batches (MoCo's concat_all_gather) and moves its momentum copy toward the synchronised
-    online weights, so queues and key encoders stay identical on all ranks.
+    Batches: {"wav" (B,S) float32 16 kHz, "length" (B,) samples, "image_emb" (B,E)} (``image_emb`` may be
+    (B,V,E): V cached augmented views, one picked at random per item). ``audio``: an
+    :class:`AudioEncoder` (WavLM + head) or a :class:`Wav2CLIPAudioEncoder` (trained whole, as "head").
+    Trained modules: "head" (+ "speech" when WavLM is fine-tuned, + "contrast" for CXLoss's f, g and
+    temperatures); state modules (saved, not trained) with momentum contrast: "head_key" (+ "speech_key"),
+    "contrast" (queues). With N processes every rank enqueues the keys of all N batches (MoCo's
+    concat_all_gather) and moves its momentum copy toward the synchronised online weights.
     """
 
-    def __init__(self, cfg: ImageConfig, audio: AudioEncoder) -> None:
+    def __init__(self, cfg: ImageConfig, audio: nn.Module) -> None:
         self.cfg = cfg
-        self.speech, self.head = audio.speech, audio.head
-        self.frozen = bool(getattr(audio.speech, "frozen", True))
-        self.head_key = momentum_copy(audio.head)
-        self.speech_key = None if self.frozen else momentum_copy(audio.speech)
-        self.contrast = CrossModalContrast(audio.head.out_dim, cfg.loss)
+        self.wavlm = isinstance(audio, AudioEncoder)
+        self.speech = audio.speech if self.wavlm else None
+        self.head = audio.head if self.wavlm else audio
+        self.frozen = bool(getattr(self.speech, "frozen", True))
+        self.moco = cfg.loss.kind == "moco"
+        self.head_key = momentum_copy(self.head) if self.moco else None
+        self.speech_key = momentum_copy(self.speech) if self.moco and not self.frozen else None
+        self.contrast = CrossModalContrast(self.head.out_dim, cfg.loss)
 
     def modules(self) -> dict[str, nn.Module]:
-        return {"head": self.head} if self.frozen else {"head": self.head, "speech": self.speech}
+        m: dict[str, nn.Module] = {"head": self.head}
+        if not self.frozen:
+            m["speech"] = self.speech
+        if self.contrast.trainable:
+            m["contrast"] = self.contrast
+        return m
 
     def state_modules(self) -> dict[str, nn.Module]:
+        if not self.moco:
+            return {}
         m: dict[str, nn.Module] = {"head_key": self.head_key, "contrast": self.contrast}
         if not self.frozen:
             m["speech_key"] = self.speech_key
@@ -89,10 +102,14 @@ class ContrastTask(Task):
 
     def step(self, batch: dict[str, torch.Tensor], ctx: StepContext) -> dict[str, torch.Tensor]:
         wav, lengths = batch["wav"], batch["length"]  # (B,S), (B,)
-        states, mask = speech_hidden_states(self._speech(ctx), wav, lengths)  # (L+1,B,T,D), (B,T)
-        a = ctx.modules["head"](states, mask)  # (B,E)
+        image = pick_view(batch["image_emb"])  # (B,E) or (B,V,E)->(B,E)
+        if self.wavlm:
+            states, mask = speech_hidden_states(self._speech(ctx), wav, lengths)  # (L+1,B,T,D), (B,T)
+            a = ctx.modules["head"](states, mask)  # (B,E)
+        else:
+            a = ctx.modules["head"](wav, lengths)  # (B,S)->(B,E)
         a_key = None
-        if self.cfg.loss.kind == "cxloss":
+        if self.moco:
             with torch.no_grad():
                 m = self.cfg.loss.momentum
                 if ctx.micro_step == 0:  # MoCo Alg. 1: keys come from the momentum-updated encoder
@@ -100,16 +117,40 @@ class ContrastTask(Task):
                     if not self.frozen:
                         momentum_update_(ctx.unwrap("speech_key"), ctx.unwrap("speech"), m)
                 head_key = ctx.unwrap("head_key").eval()
-                if not self.frozen:
-                    states, mask = speech_hidden_states(self._speech(ctx, key=True), wav, lengths)
-                a_key = head_key(states, mask)  # (B,E)
-        return ctx.modules["contrast"](a, batch["image_emb"], a_key, gather=ctx.gather)
+                if not self.wavlm:
+                    a_key = head_key(wav, lengths)  # (B,E)
+                else:
+                    if not self.frozen:
+                        states, mask = speech_hidden_states(self._speech(ctx, key=True), wav, lengths)
+                    a_key = head_key(states, mask)  # (B,E)
+        contrast = ctx.modules["contrast"] if "contrast" in ctx.modules else self.contrast  # infonce: no state
+        return contrast(a, image, a_key, gather=ctx.gather)
+
+    def audio_encoder(self, modules: dict[str, nn.Module]) -> nn.Module:
+        """The inference encoder (tower-space output: with CXLoss g follows the head) from ``modules``
+        (``ctx.eval_modules`` or the trained ones)."""
+        contrast = modules.get("contrast", self.contrast)
+        proj = contrast.audio_proj if self.contrast.trainable else None
+        if not self.wavlm:
+            return Wav2CLIPAudioEncoder(proj, encoder=modules["head"].encoder)
+        speech = self.speech if self.frozen else modules["speech"]
+        return AudioEncoder(speech, modules["head"], proj)
 
     @torch.no_grad()
     def evaluate(self, data: Any, ctx: StepContext) -> dict[str, float]:
         """Audio -> image retrieval on held-out pairs: r@K and median rank (a2v.metrics)."""
-        audio = AudioEncoder(self._speech(ctx) if self.frozen else ctx.eval_modules["speech"], ctx.eval_modules["head"])
-        return retrieval_metrics(audio, data, self.cfg.eval.ks, self.cfg.train.batch_size)
+        if self.frozen and self.wavlm:
+            self._speech(ctx)
+        return retrieval_metrics(self.audio_encoder(ctx.eval_modules), data, self.cfg.eval.ks,
+                                 self.cfg.train.batch_size)
+
+
+def pick_view(image_emb: torch.Tensor) -> torch.Tensor:
+    """(B,E) as is, or (B,V,E) cached augmented views -> (B,E), one view per item at random (torch RNG)."""
+    if image_emb.ndim == 2:
+        return image_emb
+    idx = torch.randint(image_emb.shape[1], (image_emb.shape[0],), device=image_emb.device)  # (B,)
+    return image_emb[torch.arange(image_emb.shape[0], device=image_emb.device), idx]  # (B,V,E)->(B,E)
 
 
 @torch.no_grad()
@@ -174,7 +215,7 @@ def train(cfg: ImageConfig, data_dir: str | Path, out_dir: str | Path, resume: b
     result = fit(task, train_data, cfg.train, out_dir, eval_data=val_data, resume=resume, progress=progress,
                  run_config=cfg)
     if state.is_main_process:
-        pipe = ImagePipeline(cfg, AudioEncoder(audio.speech, task.head).cpu(), tower=tower)
+        pipe = ImagePipeline(cfg, task.audio_encoder(task.modules()).cpu(), tower=tower)
         if result.last_checkpoint is not None:
             pipe.load_checkpoint(result.best_checkpoint or result.last_checkpoint)
         pipe.save_pretrained(Path(out_dir) / "pipeline")
