@@ -37,7 +37,12 @@ class TowerConfig:
     brivl_image_size_px: int = 0  # 0 = 456 for B5 (BriVL-1.0), 380 for B7
     brivl_num_heads: int = 4
     brivl_grid_size: int = 4  # RoI grid samples per box side
-    brivl_box_grid: int = 6  # default boxes: 6x6 grid + the whole image (no detector bundled)
+    brivl_box_grid: int = 6  # grid boxes: 6x6 cells + the whole image (the fallback without detector boxes)
+    # "detector": each training picture's boxes from <data>/boxes/<id>.npy|.json (BriVL's bottom-up-attention
+    # boxes, up to brivl_max_boxes, + the whole image); a pair without them is an error. "grid": grid boxes for
+    # every picture (fallback, not the paper's). Generation always uses grid boxes (cutouts have no detections).
+    brivl_boxes: Literal["detector", "grid"] = "detector"
+    brivl_max_boxes: int = 36  # BriVL: up to 36 detector boxes + the whole image
     tiny_dim: int = 32
     tiny_seed: int = 0
     tiny_image_size_px: int = 32
@@ -89,6 +94,13 @@ class DataConfig:
     clip_s: float = 5.0  # audio length written by prepare (seconds)
     frame: Literal["random", "middle"] = "random"  # which video frame prepare takes
     seed: int = 0
+    # Training-image augmentation (paper: random grayscale, colour jitter). The tower is frozen, so
+    # aug_views randomly augmented views per picture are embedded once and cached; each step draws one.
+    # 0 = no augmentation (one un-augmented embedding per picture). Values: MoCo v2's (ours; see docs/image.md).
+    aug_views: int = 8
+    aug_jitter: tuple[float, float, float, float] = (0.4, 0.4, 0.4, 0.1)  # brightness, contrast, saturation, hue
+    aug_jitter_p: float = 0.8
+    aug_grayscale_p: float = 0.2
 
 
 @dataclass(frozen=True)

@@ -14,43 +14,104 @@ from typing import Any
 import torch
 from torch import nn
 
+from a2v.errors import InputError
 from a2v.metrics import median_rank, recall_at_k
 from a2v.nn.moco import momentum_update_
-from a2v.recipes.image.config import ImageConfig
+from a2v.recipes.image.config import DataConfig, ImageConfig
 from a2v.recipes.image.model import AudioEncoder, CrossModalContrast, momentum_copy, speech_hidden_states
 from a2v.recipes.image.wav2clip import Wav2CLIPAudioEncoder
 from a2v.train import StepContext, Task, TrainResult, fit
 
 
+def augment(images: torch.Tensor, cfg: DataConfig) -> torch.Tensor:
+    """The paper's training-image augmentation, per picture: colour jitter (prob. ``aug_jitter_p``, strengths
+    ``aug_jitter``) then random grayscale (prob. ``aug_grayscale_p``); torchvision, global torch RNG.
+    float32 (B,3,H,W) in [0,1] -> same."""
+    from torchvision.transforms import v2
+
+    t = v2.Compose([v2.RandomApply([v2.ColorJitter(*cfg.aug_jitter)], p=cfg.aug_jitter_p),
+                    v2.RandomGrayscale(p=cfg.aug_grayscale_p)])
+    return torch.stack([t(x) for x in images])  # (B,3,H,W), each picture its own draw
+
+
+def _box_batch(pairs: Any, idx: list[int], max_boxes: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Detector boxes of ``idx`` padded to the batch's most: (B,N,4) fractions and (B,N) mask (True = real box)."""
+    per = [torch.from_numpy(pairs.boxes(i)[:max_boxes]) for i in idx]  # (n_i,4) each, best first
+    n = max((b.shape[0] for b in per), default=0)
+    boxes = torch.zeros(len(idx), n, 4)  # (B,N,4)
+    mask = torch.zeros(len(idx), n, dtype=torch.bool)  # (B,N)
+    for k, b in enumerate(per):
+        boxes[k, :b.shape[0]], mask[k, :b.shape[0]] = b, True
+    return boxes, mask
+
+
+def uses_detector_boxes(tower: nn.Module) -> bool:
+    """True for a BriVL tower configured with detector boxes (``tower.brivl_boxes=detector``)."""
+    return getattr(tower, "box_source", "") == "detector"
+
+
+def check_boxes(tower: nn.Module, pairs: Any) -> None:
+    """With detector boxes every pair needs a box file: one InputError with the count and where they go."""
+    if not uses_detector_boxes(tower) or not len(pairs):
+        return
+    missing = [r["id"] for i, r in enumerate(pairs.rows) if pairs.boxes(i) is None]
+    if missing:
+        raise InputError(f"{len(missing)} of {len(pairs)} pairs have no detector boxes (e.g. {pairs.root}/boxes/"
+                         f"{missing[0]}.npy, (N,4) x1,y1,x2,y2 in pixels of the prepared picture): run the "
+                         "detector, or --set tower.brivl_boxes=grid (grid boxes, a fallback, not the paper's)")
+
+
 @torch.no_grad()
-def embed_images(tower: nn.Module, pairs: torch.utils.data.Dataset, batch_size: int = 64,
-                 progress: bool = True) -> torch.Tensor:
-    """Tower embeddings of every pair's picture: float32 (N,E) on the CPU (not normalised)."""
+def embed_images(tower: nn.Module, pairs: torch.utils.data.Dataset, batch_size: int = 64, progress: bool = True,
+                 aug: DataConfig | None = None) -> torch.Tensor:
+    """Tower embeddings of every pair's picture, float32 on the CPU (not normalised): (N,E), or (N,V,E) with
+    ``aug.aug_views`` = V > 0 augmented views (:func:`augment`, seeded by ``aug.seed``, so the cache is
+    reproducible). A BriVL tower with ``brivl_boxes=detector`` gets each picture's detector boxes."""
     from tqdm.auto import tqdm
 
+    views = aug.aug_views if aug is not None else 0
     out = []
     for a in tqdm(range(0, len(pairs), batch_size), desc="image embeddings", disable=not progress, leave=False):
-        imgs = torch.stack([pairs[i]["image"] for i in range(a, min(a + batch_size, len(pairs)))])  # (B,3,P,P)
-        out.append(tower.encode_image(imgs).float().cpu())  # (B,3,P,P)->(B,E)
-    return torch.cat(out) if out else torch.zeros(0, tower.embed_dim)  # (N,E)
+        idx = list(range(a, min(a + batch_size, len(pairs))))
+        imgs = torch.stack([pairs[i]["image"] for i in idx])  # (B,3,P,P)
+        kw: dict[str, torch.Tensor] = {}
+        if uses_detector_boxes(tower):
+            kw["boxes"], kw["box_mask"] = _box_batch(pairs, idx, tower.max_boxes)  # (B,N,4), (B,N)
+        if views <= 0:
+            out.append(tower.encode_image(imgs, **kw).float().cpu())  # (B,3,P,P)->(B,E)
+            continue
+        per_view = []
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(aug.seed * 1_000_003 + a)  # the same views on every run and rank
+            for _ in range(views):
+                per_view.append(tower.encode_image(augment(imgs, aug), **kw).float().cpu())  # (B,E)
+        out.append(torch.stack(per_view, 1))  # V x (B,E) -> (B,V,E)
+    if out:
+        return torch.cat(out)  # (N,E) or (N,V,E)
+    return torch.zeros((0, views, tower.embed_dim) if views > 0 else (0, tower.embed_dim))
 
 
 def cached_image_embeddings(tower: nn.Module, pairs: Any, cache_dir: str | Path, batch_size: int = 64,
-                            progress: bool = True) -> torch.Tensor:
-    """:func:`embed_images`, stored as safetensors under ``cache_dir`` keyed by the tower and the pair ids."""
+                            progress: bool = True, aug: DataConfig | None = None) -> torch.Tensor:
+    """:func:`embed_images`, stored as safetensors under ``cache_dir`` keyed by the tower (its box source
+    included), the augmentation settings and the pair ids."""
     from safetensors.torch import load_file, save_file
 
     from a2v.io import atomic_path
 
+    check_boxes(tower, pairs)
     ids = "|".join(r["id"] for r in getattr(pairs, "rows", [])) or str(len(pairs))
-    key = hashlib.sha1(f"{tower.cache_id}\n{ids}".encode()).hexdigest()[:16]
+    aug_id = "" if aug is None or aug.aug_views <= 0 else (
+        f"aug:{aug.aug_views}:{aug.aug_jitter}:{aug.aug_jitter_p}:{aug.aug_grayscale_p}:{aug.seed}")
+    key = hashlib.sha1(f"{tower.cache_id}\n{aug_id}\n{ids}".encode()).hexdigest()[:16]
     f = Path(cache_dir) / f"image_emb_{key}.safetensors"
     if f.is_file() and tower.cache_id:
         return load_file(str(f))["embeddings"]
-    emb = embed_images(tower, pairs, batch_size, progress)  # (N,E)
+    emb = embed_images(tower, pairs, batch_size, progress, aug)  # (N,E) or (N,V,E)
     if tower.cache_id:
         with atomic_path(f) as tmp:
-            save_file({"embeddings": emb.contiguous()}, str(tmp), metadata={"tower": tower.cache_id})
+            save_file({"embeddings": emb.contiguous()}, str(tmp), metadata={"tower": tower.cache_id,
+                                                                            "augmentation": aug_id or "none"})
     return emb
 
 
@@ -190,7 +251,6 @@ def train(cfg: ImageConfig, data_dir: str | Path, out_dir: str | Path, resume: b
     from accelerate import PartialState
 
     from a2v.device import resolve_device
-    from a2v.errors import InputError
     from a2v.recipes.image.data import EmbeddedPairs, PairDataset
     from a2v.recipes.image.model import build_audio_encoder
     from a2v.recipes.image.pipeline import ImagePipeline
@@ -207,7 +267,7 @@ def train(cfg: ImageConfig, data_dir: str | Path, out_dir: str | Path, resume: b
                          f"{cfg.train.batch_size}")
     cache = Path(data_dir) / "cache"
     with state.main_process_first():  # one process writes the cache, the others then read it
-        train_emb = cached_image_embeddings(tower, train_pairs, cache, progress=progress)  # (N,E)
+        train_emb = cached_image_embeddings(tower, train_pairs, cache, progress=progress, aug=cfg.data)  # (N,V,E)
         val_emb = cached_image_embeddings(tower, val_pairs, cache, progress=progress) if len(val_pairs) else None
     train_data = EmbeddedPairs(train_pairs, train_emb)
     val_data = EmbeddedPairs(val_pairs, val_emb) if val_emb is not None else None
