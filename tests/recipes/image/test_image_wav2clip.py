@@ -3,6 +3,8 @@ format the wav2clip package reads) loaded strictly, imported as a pipeline that 
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -132,3 +134,30 @@ def test_wav2clip_encoder_trains_with_cxloss(tmp_path):
     assert not torch.equal(w0, audio.encoder.net.layer4[1].conv2.weight)  # the ResNet itself is trained
     enc = task.audio_encoder(task.modules())
     assert enc.transform is task.contrast.audio_proj and enc(torch.zeros(1, 4800)).shape == (1, 512)
+
+
+def test_evaluate_against_the_baseline_pipeline(reference, tmp_path):
+    """The study page pits the baseline's picture of each sound against ours; the judge is another tower."""
+    from a2v.audio import save_audio
+    from a2v.config import replace
+    from a2v.recipes.image.config import DataConfig, ImageConfig
+    from a2v.recipes.image.data import prepare_pairs
+    from a2v.recipes.image.evaluate import evaluate
+    from a2v.recipes.image.pipeline import ImagePipeline
+    from a2v.video import write_png
+
+    for k, label in enumerate(("bell", "drum")):
+        save_audio(tmp_path / "in" / label / "x.wav", tone(300.0 * (k + 1), 0.5), 16000)
+        write_png(tmp_path / "in" / label / "x.png", np.full((16, 16, 3), 100 * k, np.uint8))
+    prepare_pairs([tmp_path / "in"], tmp_path / "data", DataConfig(image_size_px=16, val_fraction=0.0), progress=False)
+    cfg = replace(ImageConfig(), ["tower.kind=tiny", "tower.tiny_dim=512", "generate.vq.kind=tiny",
+                                  "generate.size_px=[16,16]", "generate.num_cutouts=1", "eval.generate_steps=1",
+                                  "eval.num_2afc_pairs=1", "eval.judge.kind=tiny", "eval.judge.tiny_dim=8",
+                                  "eval.judge.tiny_seed=1", "audio.clip_s=0.5"])
+    ours = ImagePipeline(cfg, reference)
+    base = ImagePipeline(cfg, Wav2CLIPAudioEncoder(Projection(512)).eval())
+    m = evaluate(ours, tmp_path / "data", tmp_path / "eval", split="all", progress=False, baseline=base)
+    assert m["two_afc_trials"] == 1 and 0 <= m["two_afc_accuracy"] <= 1 and m["two_afc_judge"] != m["two_afc_guide"]
+    key = json.loads((tmp_path / "eval" / "study" / "key.json").read_text())
+    assert len(key) == 2 and all(k["alternative_picture"].endswith("_baseline.png") for k in key)
+    assert all((tmp_path / "eval" / "pictures" / k["alternative_picture"]).is_file() for k in key)

@@ -99,19 +99,23 @@ def evaluate(
     out: Annotated[Path, typer.Option("--out", "-o", help="Folder for metrics.json, pictures and the study page.")],
     split: Annotated[str, typer.Option(help="'val' (held out), 'train' or 'all'.")] = "val",
     two_afc: Annotated[bool, typer.Option("--2afc/--no-2afc", help="Run the generation two-alternative test.")] = True,
+    baseline: Annotated[Path | None, typer.Option(help="A second pipeline (e.g. import-wav2clip's): the study "
+                                                  "page then pits its picture of each sound against ours.")] = None,
     set_: SetOpt = None,
     progress: ProgressOpt = True,
 ) -> None:
-    """Retrieval R@1/5/10 and median rank, zero-shot accuracy (text towers), two-alternative test + HTML study page.
+    """Retrieval R@1/5/10 and median rank, zero-shot accuracy (text towers), two-alternative test scored by
+    another tower (eval.judge) + HTML study page (Positive / Negative / Neither; score it with score-study).
 
-    Example: a2v image evaluate -m runs/image/pipeline -d data/image -o runs/image/eval
+    Example: a2v image evaluate -m runs/image/pipeline -d data/image -o runs/image/eval --baseline runs/wav2clip/pipeline
     """
     from a2v.recipes.image.evaluate import evaluate as run
     from a2v.recipes.image.evaluate import format_metrics
     from a2v.recipes.image.pipeline import ImagePipeline
 
     pipe = ImagePipeline.from_pretrained(model, resolve_device(), overrides=set_)
-    metrics = run(pipe, data, out, split=split, two_afc=two_afc, progress=progress)
+    base = ImagePipeline.from_pretrained(baseline, resolve_device()) if baseline is not None else None
+    metrics = run(pipe, data, out, split=split, two_afc=two_afc, progress=progress, baseline=base)
     console.print(format_metrics(metrics))
     console.print(f"written to {out / 'metrics.json'}")
 
@@ -171,3 +175,27 @@ def import_wav2clip(
 
     pipe = ImagePipeline.from_wav2clip(ckpt, _config(config, set_))
     console.print(f"wrote {pipe.save_pretrained(out)} (Wav2CLIP audio encoder, tower {pipe.cfg.tower.kind})")
+
+
+@app.command("score-study")
+def score_study(
+    answers: Annotated[list[Path], typer.Argument(help="answers.json files downloaded from the study page.")],
+    key: Annotated[Path, typer.Option("--key", "-k", help="study/key.json written by evaluate.")],
+) -> None:
+    """Fractions of Positive (the candidate picture chosen), Negative (the other) and Neither over all answers.
+
+    Example: a2v image score-study alice.json bob.json -k runs/image/eval/study/key.json
+    """
+    import json
+
+    from a2v.errors import InputError, require_file
+    from a2v.recipes.image.evaluate import score_study as run
+
+    try:
+        sheets = [json.loads(require_file(a, "answers file").read_text(encoding="utf-8")) for a in answers]
+        k = json.loads(require_file(key, "study key").read_text(encoding="utf-8"))
+    except json.JSONDecodeError as e:
+        raise InputError(f"study file is not JSON: {e}") from None
+    res = run(sheets, k)
+    console.print(f"positive {res['positive']:.3f}  negative {res['negative']:.3f}  neither {res['neither']:.3f}  "
+                  f"({int(res['answers'])} answers)")
