@@ -122,7 +122,7 @@ def test_wav2clip_encoder_trains_with_cxloss(tmp_path):
 
     cfg = ImageConfig(audio=AudioConfig(kind="wav2clip", clip_s=0.3), loss=LossConfig(kind="cxloss"),
                       train=TrainConfig(max_steps=4, batch_size=4, lr=1e-3, cpu=True, tensorboard=False,
-                                        ckpt_every=0))
+                                        ckpt_every=4))
     with pytest.raises(ConfigError, match="512-d"):
         build_audio_encoder(cfg.audio, 256)
     torch.manual_seed(0)
@@ -132,8 +132,18 @@ def test_wav2clip_encoder_trains_with_cxloss(tmp_path):
     res = fit(task, Pairs(), cfg.train, tmp_path / "run", progress=False)
     assert set(task.modules()) == {"head", "contrast"} and np.isfinite(res.train_metrics["loss"])
     assert not torch.equal(w0, audio.encoder.net.layer4[1].conv2.weight)  # the ResNet itself is trained
-    enc = task.audio_encoder(task.modules())
+    enc = task.audio_encoder(task.modules()).eval()  # eval: a train-mode call would move BatchNorm statistics
     assert enc.transform is task.contrast.audio_proj and enc(torch.zeros(1, 4800)).shape == (1, 512)
+    from a2v.recipes.image.pipeline import ImagePipeline
+
+    fresh = ImagePipeline(cfg, Wav2CLIPAudioEncoder(Projection(512)))  # as train() assembles it, then loads
+    fresh.load_checkpoint(res.last_checkpoint)
+    fresh.save_pretrained(tmp_path / "pipe")
+    loaded = ImagePipeline.from_pretrained(tmp_path / "pipe")
+    wav = tone(400.0, 0.3)
+    with torch.no_grad():
+        want = torch.nn.functional.normalize(enc(torch.from_numpy(wav)[None])[0], dim=-1)
+    torch.testing.assert_close(loaded.embed_audio(wav), want)
 
 
 def test_evaluate_against_the_baseline_pipeline(reference, tmp_path):

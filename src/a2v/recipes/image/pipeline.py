@@ -160,7 +160,12 @@ class ImagePipeline:
         from a2v.train import load_modules
 
         wavlm = isinstance(self.audio, AudioEncoder)
-        head = self.audio.head if wavlm else self.audio
+        if wavlm:
+            head = self.audio.head
+        else:  # trained as the bare ResNet ("head"); its projection g lives in the loss module
+            from a2v.recipes.image.wav2clip import Wav2CLIPAudioEncoder
+
+            head = Wav2CLIPAudioEncoder(None, encoder=self.audio.encoder)
         mods: dict[str, torch.nn.Module] = {"head": head}
         if wavlm and not getattr(self.audio.speech, "frozen", True):
             mods["speech"] = self.audio.speech
