@@ -22,8 +22,9 @@ def test_taming_lightning_ckpt_converts_once_with_trust(tmp_path, monkeypatch):
     yaml = tmp_path / "vqgan.yaml"
     yaml.write_text(TAMING_YAML)
     assert "pytorch_lightning" not in sys.modules and "omegaconf" not in sys.modules
-    with pytest.raises(InputError, match="a2v image convert-vqgan .*last.ckpt --trust-pickle"):
+    with pytest.raises(InputError, match="a2v image convert-vqgan .*last.ckpt --trust-pickle") as err:
         load_taming_vqgan(ckpt, yaml)  # weights_only=True refuses the callbacks / hyper-parameters
+    assert "e.g. pytorch_lightning." in str(err.value) and "\n" not in str(err.value)  # names the class, one line
     with pytest.raises(InputError, match="--trust-pickle"):
         convert_lightning_checkpoint(ckpt, tmp_path / "x.safetensors")  # no silent unpickling
     assert not (tmp_path / "x.safetensors").exists()
@@ -58,3 +59,9 @@ def test_tensor_only_ckpt_loads_directly_and_cli_converts(tmp_path, monkeypatch,
     assert main(["image", "convert-wav2clip", str(ckpt), "-o", str(tmp_path / "b.safetensors"),
                  "--trust-pickle"]) == 2  # a VQGAN is not a Wav2CLIP checkpoint
     assert "audio_encoder" in capsys.readouterr().err
+    junk = tmp_path / "junk.ckpt"
+    junk.write_bytes(b"not a checkpoint at all")
+    with pytest.raises(InputError, match="not a readable torch checkpoint"):
+        read_state_dict(junk, "VQGAN checkpoint", "x")
+    with pytest.raises(InputError, match="not a readable torch checkpoint"):
+        convert_lightning_checkpoint(junk, tmp_path / "j.safetensors", trust_pickle=True)

@@ -37,11 +37,27 @@ def read_state_dict(path: str | os.PathLike, what: str, convert_cmd: str) -> dic
         return load_file(str(p))
     try:
         raw = torch.load(p, map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, AttributeError, EOFError, ValueError) as e:
-        reason = str(e).strip().splitlines()[0][:160] if str(e).strip() else type(e).__name__
-        raise InputError(f"{p} holds Python objects besides tensors ({reason}); convert it once to safetensors "
+    except pickle.UnpicklingError as e:  # weights_only refused a global (callbacks, hyper-parameters) or junk
+        glob = _refused_global(e, p)
+        raise InputError(f"{p} holds Python objects besides tensors (e.g. {glob}); convert it once to safetensors "
                          f"with: {convert_cmd} {p} --trust-pickle (only for a file from a source you trust)") from None
+    except (RuntimeError, EOFError, ValueError, OSError) as e:  # truncated or not a torch file at all
+        raise InputError(f"{p} is not a readable torch checkpoint ({str(e).strip()[:160]})") from None
     return _tensors(raw, p)
+
+
+def _refused_global(e: Exception, p: Path) -> str:
+    """The class ``torch.load(weights_only=True)`` refused (from its message); InputError when the file is not
+    a torch checkpoint at all (no class named, not a torch.save zip archive)."""
+    import re
+    import zipfile
+
+    m = re.search(r"Unsupported global: GLOBAL (\S+)", str(e))
+    if m:
+        return m[1]
+    if not zipfile.is_zipfile(p):
+        raise InputError(f"{p} is not a readable torch checkpoint") from None
+    return "an object weights_only cannot read"
 
 
 def _tensors(raw: Any, p: Path) -> dict[str, torch.Tensor]:
@@ -120,7 +136,10 @@ def convert_lightning_checkpoint(src: str | os.PathLike, dst: str | os.PathLike,
     unpickled = False
     try:
         raw = torch.load(p, map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, AttributeError, EOFError, ValueError):
+    except (RuntimeError, EOFError, ValueError, OSError) as e:
+        raise InputError(f"{p} is not a readable torch checkpoint ({str(e).strip()[:160]})") from None
+    except pickle.UnpicklingError as e:
+        _refused_global(e, p)  # junk is an error here too
         if not trust_pickle:
             raise InputError(f"{p} holds Python objects besides tensors; converting it means unpickling them: "
                              "add --trust-pickle if the file comes from a source you trust") from None
