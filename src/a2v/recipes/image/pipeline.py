@@ -29,6 +29,17 @@ PROJ_FILE = "audio_proj.safetensors"
 W2C_FILE = "audio_encoder.safetensors"
 
 
+def _upgrade(raw: dict) -> dict:
+    """A pipeline config.json written before loss kinds were renamed and BriVL took detector boxes: loss "cxloss"
+    without projections was the momentum contrast, "wav2clip" the plain InfoNCE; BriVL towers used grid boxes."""
+    loss, tower = raw.get("loss", {}), raw.get("tower", {})
+    if "learn_temperature" not in loss and loss.get("kind") in ("cxloss", "wav2clip"):
+        loss["kind"] = {"cxloss": "moco", "wav2clip": "infonce"}[loss["kind"]]
+    if tower.get("kind") == "brivl" and "brivl_boxes" not in tower:
+        tower["brivl_boxes"] = "grid"
+    return raw
+
+
 class ImagePipeline:
     """Audio encoder (+ lazily loaded image tower and VQ decoder) of the ``image`` recipe."""
 
@@ -74,7 +85,7 @@ class ImagePipeline:
         if not (d / "config.json").is_file():
             raise MissingWeightsError(f"image pipeline file not found: {d / 'config.json'} (give the folder written "
                                       "by a2v image train, e.g. runs/image/pipeline)")
-        cfg = from_dict(ImageConfig, json.loads((d / "config.json").read_text(encoding="utf-8")), str(d))
+        cfg = from_dict(ImageConfig, _upgrade(json.loads((d / "config.json").read_text(encoding="utf-8"))), str(d))
         if overrides:
             from a2v.config import replace
 
