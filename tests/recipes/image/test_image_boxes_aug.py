@@ -97,3 +97,38 @@ def test_cached_augmented_views(data, tmp_path):
     batch = torch.arange(12.0).view(2, 3, 2)  # (B,V,E)
     picked = pick_view(batch)  # one of each item's views
     assert picked.shape == (2, 2) and all(any(torch.equal(picked[b], batch[b, v]) for v in range(3)) for b in range(2))
+
+
+def test_train_with_brivl_detector_boxes_end_to_end(data, tmp_path, wavlm_dir):
+    """a2v image train on the paper's tower settings (BriVL, detector boxes, CXLoss, augmented views), tiny sizes."""
+    pytest.importorskip("timm")
+    from safetensors import safe_open
+    from test_image_tower_brivl import TINY, tower_cfg
+
+    from a2v.cli import main
+    from a2v.recipes.image.brivl import BriVLImageEncoder
+    from a2v.recipes.image.pipeline import ImagePipeline
+
+    torch.manual_seed(0)
+    ckpt = tmp_path / "BriVL-tiny.pth"
+    torch.save({"learnable": {f"imgencoder.{k}": v for k, v in BriVLImageEncoder(TINY).state_dict().items()}}, ckpt)
+    tc = tower_cfg(ckpt)
+    sets = [f"tower.{k}={getattr(tc, k)}" for k in ("kind", "weights", "brivl_backbone", "brivl_image_size_px",
+                                                    "brivl_num_heads", "brivl_grid_size", "brivl_box_grid")]
+    sets += [f"audio.encoder={wavlm_dir}", "audio.num_layers=1", "audio.num_heads=2", "audio.ff_dim=64",
+             "audio.mlp_hidden_dim=64", "audio.clip_s=0.5", "data.aug_views=2", "train.max_steps=2",
+             "train.batch_size=2", "train.eval_every=0", "train.cpu=true", "train.tensorboard=false",
+             "generate.vq.kind=tiny"]
+    args = ["image", "train", "-d", str(data), "-o", str(tmp_path / "run"), "--no-progress"]
+    args += [a for s in sets for a in ("--set", s)]
+    assert main(args) == 2  # one pair has no detector boxes: refused, not silently gridded
+    pairs = PairDataset(data, "all", 0.5)
+    lacking = next(r["id"] for i, r in enumerate(pairs.rows) if pairs.boxes(i) is None)
+    np.save(data / "boxes" / f"{lacking}.npy", np.array([[0, 0, 10, 20]], np.float32))  # the detector's output
+    assert main(args) == 0
+    caches = list((data / "cache").glob("image_emb_*.safetensors"))
+    with safe_open(str(caches[0]), "pt") as f:
+        assert f.metadata()["tower"].endswith("boxes=detector") and f.metadata()["augmentation"].startswith("aug:2")
+        assert f.get_slice("embeddings").get_shape() == [3, 2, 256]  # (N,V,E)
+    pipe = ImagePipeline.from_pretrained(tmp_path / "run" / "pipeline")
+    assert pipe.cfg.tower.brivl_boxes == "detector" and pipe.audio.proj is not None  # g of CXLoss kept

@@ -102,3 +102,16 @@ def test_judge_is_independent_of_the_guide_and_reads_real_pictures(tmp_path):
     assert build_judge(Pipe()).cache_id.endswith("seed1")
     Pipe.cfg = ImageConfig(tower=TowerConfig(kind="tiny"))
     assert build_judge(Pipe()) is None  # no judge configured: the automated test is skipped, never self-judged
+
+
+def test_score_study_cli(tmp_path, capsys):
+    from a2v.cli import main
+
+    key = [{"trial": 0, "candidate": 2}, {"trial": 1, "candidate": 1}]
+    (tmp_path / "key.json").write_text(json.dumps(key))
+    (tmp_path / "a.json").write_text(json.dumps({"t0": 2, "t1": 0}))
+    assert main(["image", "score-study", str(tmp_path / "a.json"), "-k", str(tmp_path / "key.json")]) == 0
+    assert "positive 0.500  negative 0.000  neither 0.500  (2 answers)" in "".join(capsys.readouterr())
+    (tmp_path / "bad.json").write_text("{not json")
+    assert main(["image", "score-study", str(tmp_path / "bad.json"), "-k", str(tmp_path / "key.json")]) == 2
+    assert capsys.readouterr().err.startswith("error: study file is not JSON")
