@@ -71,7 +71,7 @@ class AudioConfig:
 
 @dataclass(frozen=True)
 class LossConfig:
-    """``kind``: "cxloss" (the paper's: ``(CLIP(A, f(I)) + CLIP(g(A), I)) / 2`` with learned projections f, g,
+    """``kind``: "cxloss" (the paper's: ``CLIP(A, f(I)) + CLIP(g(A), I)`` with learned projections f, g,
     Wav2CLIP's form), "moco" (BriVL's momentum contrast with two queues of ``queue_size``, momentum
     ``momentum``) or "infonce" (symmetric in-batch InfoNCE, no projections). ``temperature``: initial
     (cxloss, learned when ``learn_temperature``) or fixed (moco, infonce)."""

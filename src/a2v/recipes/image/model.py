@@ -130,10 +130,10 @@ class CrossModalContrast(nn.Module):
     ``kind="cxloss"`` (WavBriVL sec. 3.2, the form of Wav2CLIP, Wu et al. 2022 sec. 3.2, ``clip_loss_x``):
     with learned projections f (image side) and g (audio side), both Linear-ReLU-Dropout-Linear::
 
-        L = ( CLIP(A, f(I)) + CLIP(g(A), I) ) / 2
+        L = CLIP(A, f(I)) + CLIP(g(A), I)
 
-    CLIP = symmetric in-batch InfoNCE, each term with its own learned temperature (init ``temperature``);
-    the halving is Wav2CLIP's code. g(A) lands in the frozen tower's space, so g is part of the audio
+    CLIP = symmetric in-batch InfoNCE, each term with its own learned temperature (init ``temperature``).
+    Wav2CLIP's code halves the sum; with Adam that scale hardly matters, and the paper's formula has none. g(A) lands in the frozen tower's space, so g is part of the audio
     encoder at inference (:attr:`audio_proj`); f is used in training only.
 
     ``kind="moco"`` (BriVL, Huo et al. 2021 sec. 3.2): image embeddings v (the frozen tower is its own
@@ -178,7 +178,7 @@ class CrossModalContrast(nn.Module):
         if self.cfg.kind == "cxloss":
             a_fi = self.loss_a(audio, self.image_proj(image))  # CLIP(A, f(I))
             ga_i = self.loss_i(self.audio_proj(audio), image)  # CLIP(g(A), I)
-            return {"loss": 0.5 * (a_fi + ga_i), "loss_a2i": ga_i.detach(), "loss_i2a": a_fi.detach()}
+            return {"loss": a_fi + ga_i, "loss_a2i": ga_i.detach(), "loss_i2a": a_fi.detach()}  # WavBriVL's CXLoss
         if self.cfg.kind == "infonce":
             loss = symmetric_info_nce(audio, image, tau)
             return {"loss": loss, "loss_a2i": loss.detach(), "loss_i2a": loss.detach()}
