@@ -132,3 +132,30 @@ def test_train_with_brivl_detector_boxes_end_to_end(data, tmp_path, wavlm_dir):
         assert f.get_slice("embeddings").get_shape() == [3, 2, 256]  # (N,V,E)
     pipe = ImagePipeline.from_pretrained(tmp_path / "run" / "pipeline")
     assert pipe.cfg.tower.brivl_boxes == "detector" and pipe.audio.proj is not None  # g of CXLoss kept
+
+
+def test_detect_boxes_writes_box_files_brivl_reads(data, tmp_path, capsys):
+    """torchvision's Faster R-CNN (random weights here, in the layout of its released state dict) fills boxes/."""
+    from torchvision.models.detection import fasterrcnn_resnet50_fpn_v2
+
+    from a2v.cli import main
+
+    torch.manual_seed(0)
+    w = tmp_path / "frcnn.pth"
+    torch.save(fasterrcnn_resnet50_fpn_v2(weights=None, weights_backbone=None).state_dict(), w)
+    pairs = PairDataset(data, "all", 0.5)
+    before = {i: pairs.boxes(i) for i in range(3)}
+    args = ["image", "detect-boxes", "-d", str(data), "--weights", str(w), "--score-min", "0", "--max-boxes", "5",
+            "--min-size-px", "64", "--no-progress"]
+    assert main(args) == 0
+    rep = json.loads((data / "boxes" / "detector.json").read_text())
+    assert (rep["pictures"], rep["detected"], rep["kept_existing"]) == (3, 1, 2)  # prepare's boxes kept
+    new = next(i for i in range(3) if before[i] is None)
+    raw = np.load(data / "boxes" / f"{pairs.rows[new]['id']}.npy")  # (N,5) x1,y1,x2,y2,score
+    assert raw.ndim == 2 and raw.shape[1] == 5 and raw.shape[0] <= 5
+    assert np.all(np.diff(raw[:, 4]) <= 0) and raw[:, :4].min() >= 0 and raw[:, :4].max() <= 20
+    got = pairs.boxes(new)
+    assert got.shape == (len(raw), 4) and np.allclose(got, raw[:, :4] / 20)
+    torch.save({"backbone.body.conv1.weight": torch.zeros(1)}, tmp_path / "other.pth")
+    assert main(["image", "detect-boxes", "-d", str(data), "--weights", str(tmp_path / "other.pth")]) == 2
+    assert "not a torchvision fasterrcnn_resnet50_fpn_v2 state dict" in capsys.readouterr().err

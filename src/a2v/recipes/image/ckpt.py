@@ -39,8 +39,9 @@ def read_state_dict(path: str | os.PathLike, what: str, convert_cmd: str) -> dic
         raw = torch.load(p, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:  # weights_only refused a global (callbacks, hyper-parameters) or junk
         glob = _refused_global(e, p)
-        raise InputError(f"{p} holds Python objects besides tensors (e.g. {glob}); convert it once to safetensors "
-                         f"with: {convert_cmd} {p} --trust-pickle (only for a file from a source you trust)") from None
+        fix = (f"convert it once to safetensors with: {convert_cmd} {p} --trust-pickle (only for a file from a "
+               "source you trust)") if convert_cmd else "save its state dict alone (tensors only)"
+        raise InputError(f"{p} holds Python objects besides tensors (e.g. {glob}); {fix}") from None
     except (RuntimeError, EOFError, ValueError, OSError) as e:  # truncated or not a torch file at all
         raise InputError(f"{p} is not a readable torch checkpoint ({str(e).strip()[:160]})") from None
     return _tensors(raw, p)

@@ -199,3 +199,27 @@ def score_study(
     res = run(sheets, k)
     console.print(f"positive {res['positive']:.3f}  negative {res['negative']:.3f}  neither {res['neither']:.3f}  "
                   f"({int(res['answers'])} answers)")
+
+
+@app.command("detect-boxes")
+def detect_boxes(
+    data: Annotated[Path, typer.Option("--data", "-d", help="Prepared folder (a2v prepare image).")],
+    weights: Annotated[Path, typer.Option(help="torchvision fasterrcnn_resnet50_fpn_v2 state dict (.pth).")],
+    max_boxes: Annotated[int, typer.Option(help="Boxes kept per picture (BriVL: 36).")] = 36,
+    score_min: Annotated[float, typer.Option(help="Lowest detection score kept.")] = 0.2,
+    min_size_px: Annotated[int, typer.Option(help="Short side the detector resizes pictures to.")] = 600,
+    overwrite: Annotated[bool, typer.Option(help="Replace existing box files.")] = False,
+    progress: ProgressOpt = True,
+) -> None:
+    """Write <data>/boxes/<id>.npy for BriVL's tower with torchvision's COCO Faster R-CNN (a stand-in for BriVL's
+    Visual Genome bottom-up-attention detector; box files from any detector work the same way).
+
+    Example: a2v image detect-boxes -d data/image --weights fasterrcnn_resnet50_fpn_v2_coco-dd69338a.pth
+    """
+    from a2v.recipes.image.detect import build_detector
+    from a2v.recipes.image.detect import detect_boxes as run
+
+    det = build_detector(weights, max_boxes, score_min, min_size_px)
+    rep = run(data, det, overwrite=overwrite, progress=progress, detector_name=f"torchvision-frcnn-v2:{weights.name}")
+    console.print(f"{rep['boxes']} boxes for {rep['detected']} pictures ({rep['kept_existing']} kept, "
+                  f"{rep['pictures_without_boxes']} without boxes) in {data / 'boxes'}")
