@@ -35,7 +35,8 @@ def _write_inputs(root: Path) -> Path:
 
 def test_cli_help_has_examples():
     runner = CliRunner()
-    for cmd in ([], ["train"], ["generate"], ["evaluate"]):
+    for cmd in ([], ["train"], ["generate"], ["evaluate"], ["score-study"], ["detect-boxes"], ["convert-vqgan"],
+                ["convert-wav2clip"], ["import-wav2clip"]):
         res = runner.invoke(app, [*cmd, "--help"])
         assert res.exit_code == 0 and "Example:" in res.output, cmd
     assert "Example:" in prepare.__doc__
