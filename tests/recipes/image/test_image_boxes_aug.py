@@ -83,9 +83,12 @@ def test_cached_augmented_views(data, tmp_path):
     pairs = PairDataset(data, "all", 0.5)
     aug = DataConfig(aug_views=3)
     emb = cached_image_embeddings(tower, pairs, tmp_path / "c", progress=False, aug=aug)  # (N,V,E)
-    assert emb.shape == (3, 3, 8)
+    assert emb.shape == (3, 3, 8) and emb.dtype == torch.float16  # views are cached at half precision
     assert not torch.allclose(emb[:, 0], emb[:, 1])  # views differ
-    torch.testing.assert_close(embed_images(tower, pairs, progress=False, aug=aug), emb)  # seeded: reproducible
+    torch.testing.assert_close(embed_images(tower, pairs, progress=False, aug=aug).half(), emb)  # seeded
+    from a2v.recipes.image.data import EmbeddedPairs
+
+    assert EmbeddedPairs(pairs, emb)[0]["image_emb"].dtype == torch.float32
     plain = cached_image_embeddings(tower, pairs, tmp_path / "c", progress=False)  # no views: another cache entry
     assert plain.shape == (3, 8) and len(list((tmp_path / "c").glob("*.safetensors"))) == 2
     gray = DataConfig(aug_views=2, aug_jitter_p=0.0, aug_grayscale_p=1.0)  # always grayscale, never jitter

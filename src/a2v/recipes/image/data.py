@@ -284,7 +284,7 @@ class EmbeddedPairs(torch.utils.data.Dataset):
     def __init__(self, pairs: torch.utils.data.Dataset, embeddings: torch.Tensor) -> None:
         if len(pairs) != embeddings.shape[0]:
             raise ValueError(f"{len(pairs)} pairs but {embeddings.shape[0]} embeddings")
-        self.pairs, self.embeddings = pairs, embeddings.float().cpu()
+        self.pairs, self.embeddings = pairs, embeddings.cpu()  # float16 view caches stay float16 in memory
 
     def __len__(self) -> int:
         return len(self.pairs)
@@ -292,5 +292,5 @@ class EmbeddedPairs(torch.utils.data.Dataset):
     def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
         item = dict(self.pairs.audio_item(i)) if hasattr(self.pairs, "audio_item") else dict(self.pairs[i])
         item.pop("image", None)
-        item["image_emb"] = self.embeddings[i]  # (E,) or (V,E)
+        item["image_emb"] = self.embeddings[i].float()  # (E,) or (V,E)
         return item
