@@ -22,7 +22,7 @@ STEPS, BATCH, WORLD = 3, 4, 2
 
 
 def _sets(wavlm: Path) -> list[str]:
-    return [f"audio.encoder={wavlm}", f"train.max_steps={STEPS}", f"train.batch_size={BATCH}", "train.cpu=true",
+    return [f"audio.encoder={wavlm}", "loss.kind=moco", "data.aug_views=0", f"train.max_steps={STEPS}", f"train.batch_size={BATCH}", "train.cpu=true",
             "train.eval_every=0", "train.ckpt_every=0", "train.log_every=1", "data.val_fraction=0"]
 
 

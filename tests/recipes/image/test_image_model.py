@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 from image_testutil import tone
@@ -60,7 +62,7 @@ def test_missing_speech_weights_and_bad_heads(tmp_path, wavlm_dir):
 def test_cxloss_queues_fill_after_the_loss_and_equal_direct_terms():
     from a2v.nn.moco import info_nce_with_queue
 
-    loss = CrossModalContrast(4, LossConfig(queue_size=6, temperature=0.1))
+    loss = CrossModalContrast(4, LossConfig(kind="moco", queue_size=6, temperature=0.1))
     g = torch.Generator().manual_seed(0)
     a, v, ak = (torch.randn(3, 4, generator=g) for _ in range(3))
     out = loss(a, v, ak)  # first batch: queues empty, so only the positives
@@ -75,24 +77,28 @@ def test_cxloss_queues_fill_after_the_loss_and_equal_direct_terms():
     torch.testing.assert_close(loss.audio_queue.valid()[3:], torch.nn.functional.normalize(ak2, dim=-1))
 
 
-@pytest.mark.parametrize("kind", ["cxloss", "wav2clip"])
+@pytest.mark.parametrize("kind", ["cxloss", "moco", "infonce"])
 def test_tiny_model_learns_to_retrieve(tmp_path, wavlm_dir, kind):
     data = Pairs(16, 16)
+    steps = 80 if kind == "cxloss" else 40  # CXLoss also trains f, g and two temperatures
     cfg = ImageConfig(audio=replace(TINY_AUDIO, [f"encoder={wavlm_dir}"]),
-                      loss=LossConfig(kind=kind, queue_size=32, momentum=0.9),
-                      train=TrainConfig(max_steps=40, batch_size=8, lr=3e-3, cpu=True, tensorboard=False,
-                                        ckpt_every=0, log_every=20, eval_every=40, best_metric="r@1",
+                      loss=LossConfig(kind=kind, queue_size=32, momentum=0.9, proj_dropout=0.0),
+                      train=TrainConfig(max_steps=steps, batch_size=8, lr=3e-3, cpu=True, tensorboard=False,
+                                        ckpt_every=0, log_every=20, eval_every=steps, best_metric="r@1",
                                         best_mode="max"))
     torch.manual_seed(0)
     audio = build_audio_encoder(cfg.audio, 16)
-    before = retrieval_metrics(audio.eval(), data, (1, 5))
     task = ContrastTask(cfg, audio)
+    before = retrieval_metrics(task.audio_encoder(task.modules()).eval(), data, (1, 5))
     result = fit(task, data, cfg.train, tmp_path / kind, eval_data=data, progress=False, run_config=cfg)
-    after = retrieval_metrics(audio.eval(), data, (1, 5))
+    after = retrieval_metrics(task.audio_encoder(task.modules()).eval(), data, (1, 5))
     assert after["r@1"] >= 0.5 > before["r@1"]  # chance is 1/16
     assert after["median_rank"] < before["median_rank"]
     assert result.eval_metrics["r@1"] == pytest.approx(after["r@1"])
-    if kind == "cxloss":
+    if kind == "cxloss":  # g(A) is the embedding; f, g and both temperatures were trained
+        assert set(task.modules()) == {"head", "contrast"} and task.state_modules() == {}
+        assert task.contrast.loss_a.logit_scale.item() != pytest.approx(math.log(1 / 0.07))
+    if kind == "moco":
         assert int(task.contrast.image_queue.count) == 32  # 40 batches of 8 went through a queue of 32
         assert not torch.equal(task.head_key.mlp[2].weight, task.head.mlp[2].weight)  # lags behind
 
@@ -100,7 +106,7 @@ def test_tiny_model_learns_to_retrieve(tmp_path, wavlm_dir, kind):
 def test_fine_tuned_wavlm_trains_with_a_momentum_copy(tmp_path, wavlm_dir):
     data = Pairs(8, 16)
     cfg = ImageConfig(audio=replace(TINY_AUDIO, [f"encoder={wavlm_dir}", "freeze_encoder=false"]),
-                      loss=LossConfig(queue_size=8, momentum=0.5),
+                      loss=LossConfig(kind="moco", queue_size=8, momentum=0.5),
                       train=TrainConfig(max_steps=3, batch_size=4, lr=1e-3, cpu=True, tensorboard=False,
                                         ckpt_every=0))
     audio = build_audio_encoder(cfg.audio, 16)
@@ -115,3 +121,30 @@ def test_fine_tuned_wavlm_trains_with_a_momentum_copy(tmp_path, wavlm_dir):
     # step 1 has empty queues (loss 0, no update); the key copy then moves part of the way to the online net
     assert not torch.equal(wk, w0) and not torch.equal(wk, w1)
     assert (res.last_checkpoint / "speech_key.safetensors").is_file()
+
+
+def test_cxloss_is_the_sum_of_the_two_projected_clip_terms():
+    """CLIP(A, f(I)) + CLIP(g(A), I), CLIP = symmetric in-batch InfoNCE at tau = exp(-logit_scale)."""
+    import torch.nn.functional as F
+
+    torch.manual_seed(0)
+    loss = CrossModalContrast(4, LossConfig(kind="cxloss", temperature=0.1, proj_dropout=0.0)).eval()
+    a, v = torch.randn(5, 4), torch.randn(5, 4)
+
+    def clip(x, y, tau):  # written out: logits of normalised rows, cross-entropy both ways
+        lg = F.normalize(x, dim=-1) @ F.normalize(y, dim=-1).T / tau
+        t = torch.arange(x.shape[0])
+        return (F.cross_entropy(lg, t) + F.cross_entropy(lg.T, t)) / 2
+
+    with torch.no_grad():
+        loss.loss_i.logit_scale.fill_(math.log(1 / 0.2))  # the two terms keep their own temperature
+        want = clip(a, loss.image_proj(v), 0.1) + clip(loss.audio_proj(a), v, 0.2)
+        out = loss(a, v)
+    assert out["loss"].item() == pytest.approx(want.item(), rel=1e-5)
+    assert out["loss_a2i"].item() == pytest.approx(clip(loss.audio_proj(a), v, 0.2).item(), rel=1e-5)
+    assert [n for n, _ in loss.named_parameters()] == [
+        "image_proj.sequential.0.weight", "image_proj.sequential.0.bias", "image_proj.sequential.3.weight",
+        "image_proj.sequential.3.bias", "audio_proj.sequential.0.weight", "audio_proj.sequential.0.bias",
+        "audio_proj.sequential.3.weight", "audio_proj.sequential.3.bias", "loss_a.logit_scale", "loss_i.logit_scale"]
+    with pytest.raises(ConfigError, match="infonce"):
+        ImageConfig(loss=LossConfig(kind="wav2clip"))

@@ -73,3 +73,14 @@ def test_generate_with_init_image_and_video(tmp_path, wavlm_dir):
     assert probe(tmp_path / "opt.mp4").num_frames == 4  # steps 0,1,2 + the final picture
     again = pipe.generate(tone(500.0, 0.5), init_image=init, progress=False)
     assert np.array_equal(pic, again)  # seeded: the same picture twice
+
+
+def test_configs_of_earlier_pipelines_are_upgraded():
+    from a2v.recipes.image.pipeline import _upgrade
+
+    old = {"loss": {"kind": "cxloss", "temperature": 0.07}, "tower": {"kind": "brivl", "weights": "b.pth"}}
+    assert _upgrade(old) == {"loss": {"kind": "moco", "temperature": 0.07},
+                             "tower": {"kind": "brivl", "weights": "b.pth", "brivl_boxes": "grid"}}
+    assert _upgrade({"loss": {"kind": "wav2clip"}})["loss"]["kind"] == "infonce"
+    new = {"loss": {"kind": "cxloss", "learn_temperature": True}, "tower": {"kind": "brivl", "brivl_boxes": "detector"}}
+    assert _upgrade(json.loads(json.dumps(new))) == new

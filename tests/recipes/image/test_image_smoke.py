@@ -35,7 +35,8 @@ def _write_inputs(root: Path) -> Path:
 
 def test_cli_help_has_examples():
     runner = CliRunner()
-    for cmd in ([], ["train"], ["generate"], ["evaluate"]):
+    for cmd in ([], ["train"], ["generate"], ["evaluate"], ["score-study"], ["detect-boxes"], ["convert-vqgan"],
+                ["convert-wav2clip"], ["import-wav2clip"]):
         res = runner.invoke(app, [*cmd, "--help"])
         assert res.exit_code == 0 and "Example:" in res.output, cmd
     assert "Example:" in prepare.__doc__
@@ -77,9 +78,10 @@ def test_prepare_train_generate_evaluate(tmp_path, wavlm_dir, clip_vision_dir):
     m = json.loads((tmp_path / "eval" / "metrics.json").read_text())
     assert m["num_pairs"] == 7 and 0 <= m["r@1"] <= m["r@2"] <= m["r@5"] <= 1 and 1 <= m["median_rank"] <= 7
     assert m["two_afc_trials"] == 2 and 0 <= m["two_afc_accuracy"] <= 1
+    assert m["two_afc_guide"].startswith("hf_clip:") and m["two_afc_judge"].startswith("tiny:")  # labelled, distinct
     assert "zero_shot_accuracy" not in m  # a vision-only tower has no text side
     page = (tmp_path / "eval" / "study" / "index.html").read_text()
-    assert page.count("<audio") == 4 and page.count("<img") == 4
+    assert page.count("<audio") == 4 and page.count("<img") == 8 and page.count('value="0"> neither') == 4
 
 
 def test_bad_inputs_are_one_line_errors(tmp_path):

@@ -15,7 +15,7 @@ from typing import Literal
 from a2v.errors import ConfigError
 from a2v.train import TrainConfig
 
-TowerKind = Literal["hf_clip", "open_clip", "brivl", "tiny"]
+TowerKind = Literal["hf_clip", "open_clip", "brivl", "tiny", "none"]
 
 
 @dataclass(frozen=True)
@@ -37,7 +37,12 @@ class TowerConfig:
     brivl_image_size_px: int = 0  # 0 = 456 for B5 (BriVL-1.0), 380 for B7
     brivl_num_heads: int = 4
     brivl_grid_size: int = 4  # RoI grid samples per box side
-    brivl_box_grid: int = 6  # default boxes: 6x6 grid + the whole image (no detector bundled)
+    brivl_box_grid: int = 6  # grid boxes: 6x6 cells + the whole image (the fallback without detector boxes)
+    # "detector": each training picture's boxes from <data>/boxes/<id>.npy|.json (BriVL's bottom-up-attention
+    # boxes, up to brivl_max_boxes, + the whole image); a pair without them is an error. "grid": grid boxes for
+    # every picture (fallback, not the paper's). Generation always uses grid boxes (cutouts have no detections).
+    brivl_boxes: Literal["detector", "grid"] = "detector"
+    brivl_max_boxes: int = 36  # BriVL: up to 36 detector boxes + the whole image
     tiny_dim: int = 32
     tiny_seed: int = 0
     tiny_image_size_px: int = 32
@@ -45,12 +50,14 @@ class TowerConfig:
 
 @dataclass(frozen=True)
 class AudioConfig:
-    """Audio encoder: WavLM -> learned weighted sum of all layers -> Transformer -> mean pool -> MLP.
-
-    ``encoder``: hub id or folder of a wav2vec2/WavLM/HuBERT model. ``clip_s``: training
-    crop length in seconds at 16 kHz (shorter clips are zero-padded and masked).
+    """Audio encoder. ``kind="wavlm"`` (WavBriVL): WavLM -> learned weighted sum of all layers -> Transformer ->
+    mean pool -> MLP; ``encoder``: hub id or folder of a wav2vec2/WavLM/HuBERT model. ``kind="wav2clip"``
+    (the Wav2CLIP baseline): ResNet-18 on log spectrograms, trained whole (512-d: needs a 512-d tower such
+    as CLIP ViT-B/32); the other fields are not used by it. ``clip_s``: training crop length in seconds at
+    16 kHz (shorter clips are zero-padded and masked).
     """
 
+    kind: Literal["wavlm", "wav2clip"] = "wavlm"
     encoder: str = "microsoft/wavlm-base-plus"
     freeze_encoder: bool = True
     num_layers: int = 4  # Transformer encoder layers over the weighted WavLM features
@@ -64,10 +71,15 @@ class AudioConfig:
 
 @dataclass(frozen=True)
 class LossConfig:
-    """``kind``: "cxloss" (WavBriVL: MoCo with two queues) or "wav2clip" (symmetric in-batch InfoNCE)."""
+    """``kind``: "cxloss" (the paper's: ``CLIP(A, f(I)) + CLIP(g(A), I)`` with learned projections f, g,
+    Wav2CLIP's form), "moco" (BriVL's momentum contrast with two queues of ``queue_size``, momentum
+    ``momentum``) or "infonce" (symmetric in-batch InfoNCE, no projections). ``temperature``: initial
+    (cxloss, learned when ``learn_temperature``) or fixed (moco, infonce)."""
 
-    kind: Literal["cxloss", "wav2clip"] = "cxloss"
+    kind: Literal["cxloss", "moco", "infonce"] = "cxloss"
     temperature: float = 0.07
+    learn_temperature: bool = True
+    proj_dropout: float = 0.1  # dropout inside f and g (Wav2CLIP's MLPLayers)
     momentum: float = 0.99
     queue_size: int = 9600
 
@@ -82,6 +94,13 @@ class DataConfig:
     clip_s: float = 5.0  # audio length written by prepare (seconds)
     frame: Literal["random", "middle"] = "random"  # which video frame prepare takes
     seed: int = 0
+    # Training-image augmentation (paper: random grayscale, colour jitter). The tower is frozen, so
+    # aug_views randomly augmented views per picture are embedded once and cached; each step draws one.
+    # 0 = no augmentation (one un-augmented embedding per picture). Values: MoCo v2's (ours; see docs/image.md).
+    aug_views: int = 8
+    aug_jitter: tuple[float, float, float, float] = (0.4, 0.4, 0.4, 0.1)  # brightness, contrast, saturation, hue
+    aug_jitter_p: float = 0.8
+    aug_grayscale_p: float = 0.2
 
 
 @dataclass(frozen=True)
@@ -120,10 +139,14 @@ class GenerateConfig:
 
 @dataclass(frozen=True)
 class EvalConfig:
+    """``judge``: the tower that scores the automated two-alternative test; it must differ from the tower
+    that guided generation (kind "none": the automated test is skipped, the study page is still written)."""
+
     ks: tuple[int, ...] = (1, 5, 10)
     prompt_template: str = "the sound of {}"  # zero-shot classification text (Wav2CLIP sec. 4.2)
     num_2afc_pairs: int = 20
     generate_steps: int = 100  # steps per generated picture in the two-alternative test
+    judge: TowerConfig = field(default_factory=lambda: TowerConfig(kind="none"))
 
 
 @dataclass(frozen=True)
@@ -139,6 +162,10 @@ class ImageConfig:
                                                                    best_mode="max"))
 
     def __post_init__(self) -> None:
+        if self.loss.kind not in ("cxloss", "moco", "infonce"):
+            hint = (" ('wav2clip' is now 'infonce'; the Wav2CLIP audio encoder is audio.kind=wav2clip)"
+                    if self.loss.kind == "wav2clip" else "")
+            raise ConfigError(f"unknown loss.kind '{self.loss.kind}': cxloss, moco or infonce{hint}")
         if not 0.0 <= self.loss.momentum <= 1.0:
             raise ConfigError(f"loss.momentum must be in [0, 1], got {self.loss.momentum}")
         if self.loss.temperature <= 0 or self.loss.queue_size < 1:

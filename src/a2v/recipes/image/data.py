@@ -3,7 +3,9 @@
 A prepared folder holds ``pairs/<id>.npz`` (``audio`` float32 (S,) in [-1,1] at 16 kHz,
 ``image`` uint8 (H,W,3) RGB square), ``manifest[_<shard>].jsonl`` (one line per pair: id,
 source, frame_index, audio_s, split), ``dropped[_<shard>].jsonl`` (inputs left out and why) and
-``report.json`` (counts). A pair's ``label`` is the name of its file's folder (class folders as in
+``report.json`` (counts), and optionally ``boxes/<id>.npy`` (float (N,4)) or ``boxes/<id>.json``
+(``{"boxes": [[x1,y1,x2,y2], ...]}``): object-detector boxes in pixels of the prepared square picture, best
+first (BriVL's image tower reads them; see :meth:`PairDataset.boxes`). A pair's ``label`` is the name of its file's folder (class folders as in
 VGGSound), used by zero-shot classification and the two-alternative test. Inputs: videos with sound (VGGSound/AudioSet style: a random frame,
 centre-cropped square, and ``clip_s`` seconds of audio centred on it) or audio files with an
 image of the same name beside them (``dog.wav`` + ``dog.jpg``).
@@ -93,6 +95,40 @@ def _pair_from_audio(path: Path, image_path: Path, cfg: DataConfig) -> tuple[np.
     return wav, centre_square(load_image(image_path), cfg.image_size_px), -1
 
 
+def read_boxes(path: Path) -> np.ndarray:
+    """float32 (N,4) x1,y1,x2,y2 from a detector's ``.npy`` (N,4) (extra columns such as scores dropped) or
+    ``.json`` (``{"boxes": [[x1,y1,x2,y2], ...]}`` or a bare list); InputError naming the file otherwise."""
+    try:
+        raw = np.load(path) if path.suffix == ".npy" else json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as e:
+        raise InputError(f"unreadable box file {path}: {e}") from None
+    if isinstance(raw, dict):
+        raw = raw.get("boxes", [])
+    arr = np.asarray(raw, dtype=np.float32)
+    if arr.size == 0:
+        return np.zeros((0, 4), np.float32)
+    if arr.ndim != 2 or arr.shape[1] < 4:
+        raise InputError(f"box file {path}: expected (N,4) boxes x1,y1,x2,y2, got shape {arr.shape}")
+    return arr[:, :4]  # (N,4)
+
+
+def _boxes_beside(image_path: Path) -> Path | None:
+    """``x.boxes.npy`` / ``x.boxes.json`` beside ``x.jpg`` (a detector's output for that picture), if any."""
+    return next((p for p in (image_path.with_suffix(".boxes.npy"), image_path.with_suffix(".boxes.json"))
+                 if p.is_file()), None)
+
+
+def crop_boxes(boxes: np.ndarray, hw: tuple[int, int], size_px: int) -> np.ndarray:
+    """Pixel boxes (N,4) of an (H,W) picture -> pixel boxes of its :func:`centre_square` at ``size_px``
+    (clipped to the crop; boxes left with no area are dropped), float32 (M,4)."""
+    h, w = hw
+    s = min(h, w)
+    off = np.array([(w - s) // 2, (h - s) // 2] * 2, np.float32)  # x0,y0,x0,y0
+    out = np.clip((boxes - off) * (size_px / s), 0, size_px)  # (N,4)
+    keep = (out[:, 2] > out[:, 0]) & (out[:, 3] > out[:, 1])  # (N,)
+    return out[keep].astype(np.float32)
+
+
 def find_inputs(inputs: Iterable[str | Path]) -> list[tuple[Path, Path | None]]:
     """(media file, paired image or None) for every video, and every audio file with a same-named image."""
     out: list[tuple[Path, Path | None]] = []
@@ -134,10 +170,15 @@ def prepare_pairs(inputs: Iterable[str | Path], output: str | Path, cfg: DataCon
         rel = str(media)
         item_id = hashlib.sha1(str(media.resolve()).encode()).hexdigest()[:16]
         try:
+            boxes = None
             if media.suffix.lower() in AUDIO_EXT:
                 if image is None:
                     raise InputError(f"no image beside {media} (expected {media.stem}.jpg/.png)")
                 wav, picture, k = _pair_from_audio(media, image, cfg)
+                if (bf := _boxes_beside(image)) is not None:
+                    from a2v.video import load_image
+
+                    boxes = crop_boxes(read_boxes(bf), load_image(image).shape[:2], cfg.image_size_px)
             else:
                 wav, picture, k = _pair_from_video(media, cfg, item_id)
             if wav.shape[0] < 400:
@@ -148,11 +189,17 @@ def prepare_pairs(inputs: Iterable[str | Path], output: str | Path, cfg: DataCon
         buf = io.BytesIO()
         np.savez(buf, audio=wav.astype(np.float32), image=picture)
         write_bytes_atomic(out / "pairs" / f"{item_id}.npz", buf.getvalue())
+        if boxes is not None:
+            bbuf = io.BytesIO()
+            np.save(bbuf, boxes)
+            write_bytes_atomic(out / "boxes" / f"{item_id}.npy", bbuf.getvalue())
         rows.append({"id": item_id, "source": rel, "label": media.parent.name, "frame_index": int(k),
+                     "detector_boxes": -1 if boxes is None else len(boxes),
                      "audio_s": wav.shape[0] / SAMPLE_RATE_HZ, "split": split_of(item_id, cfg.val_fraction)})
     write_text_atomic(out / f"manifest{suffix}.jsonl", "".join(json.dumps(r) + "\n" for r in rows))
     write_text_atomic(out / f"dropped{suffix}.jsonl", "".join(json.dumps(r) + "\n" for r in dropped))
     report = {"inputs": len(mine), "pairs": len(rows), "dropped": len(dropped),
+              "with_detector_boxes": sum(r["detector_boxes"] >= 0 for r in rows),
               "val": sum(r["split"] == "val" for r in rows), "config": {
                   "image_size_px": cfg.image_size_px, "clip_s": cfg.clip_s, "frame": cfg.frame, "seed": cfg.seed}}
     write_json_atomic(out / f"report{suffix}.json", report)
@@ -192,6 +239,17 @@ class PairDataset(torch.utils.data.Dataset):
         with np.load(f) as z:
             return z["audio"], z["image"]
 
+    def boxes(self, i: int) -> np.ndarray | None:
+        """Detector boxes of pair ``i``: float32 (N,4) x1,y1,x2,y2 as fractions of the picture's side in [0,1]
+        (from ``boxes/<id>.npy|.json``, pixels of the prepared square picture), or None when there is no file."""
+        d = self.root / "boxes"
+        f = next((p for p in (d / f"{self.rows[i]['id']}.npy", d / f"{self.rows[i]['id']}.json") if p.is_file()), None)
+        if f is None:
+            return None
+        with np.load(self.root / "pairs" / f"{self.rows[i]['id']}.npz") as z:
+            side = float(z["image"].shape[0])
+        return np.clip(read_boxes(f) / side, 0.0, 1.0)  # (N,4) pixels -> fractions
+
     def audio_item(self, i: int) -> dict[str, torch.Tensor]:
         """{"wav", "length", "index"} of pair ``i`` (the picture is not read)."""
         f = self.root / "pairs" / f"{self.rows[i]['id']}.npz"
@@ -219,13 +277,14 @@ def fit_clip(wav: torch.Tensor, n: int, random_start: bool = False) -> tuple[tor
 
 
 class EmbeddedPairs(torch.utils.data.Dataset):
-    """A pair dataset whose pictures are replaced by precomputed tower embeddings ``(N,E)``: ``[i] ->
-    {"wav", "length", "image_emb" float32 (E,), "index"}`` (the tower is frozen, so this is exact)."""
+    """A pair dataset whose pictures are replaced by precomputed tower embeddings ``(N,E)`` or ``(N,V,E)``
+    (V augmented views): ``[i] -> {"wav", "length", "image_emb" float32 (E,) or (V,E), "index"}`` (the tower
+    is frozen, so this is exact)."""
 
     def __init__(self, pairs: torch.utils.data.Dataset, embeddings: torch.Tensor) -> None:
         if len(pairs) != embeddings.shape[0]:
             raise ValueError(f"{len(pairs)} pairs but {embeddings.shape[0]} embeddings")
-        self.pairs, self.embeddings = pairs, embeddings.float().cpu()
+        self.pairs, self.embeddings = pairs, embeddings.cpu()  # float16 view caches stay float16 in memory
 
     def __len__(self) -> int:
         return len(self.pairs)
@@ -233,5 +292,5 @@ class EmbeddedPairs(torch.utils.data.Dataset):
     def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
         item = dict(self.pairs.audio_item(i)) if hasattr(self.pairs, "audio_item") else dict(self.pairs[i])
         item.pop("image", None)
-        item["image_emb"] = self.embeddings[i]  # (E,)
+        item["image_emb"] = self.embeddings[i].float()  # (E,) or (V,E)
         return item

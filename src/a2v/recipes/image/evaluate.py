@@ -4,8 +4,11 @@
 2. Zero-shot audio classification through the tower's text side (Wav2CLIP, Wu et al. 2022 sec. 4.2):
    prompt ``eval.prompt_template`` per class (the pair's folder name), accuracy of argmax cosine.
 3. Automated two-alternative test: for pairs of sounds of different classes, a picture is generated
-   for each; a trial is right when the tower scores the picture closer to its own sound than to the
-   other one (WavBriVL sec. 4.3 asks people the same question; :func:`write_study_page` makes that page).
+   for each; a trial is right when an independent judge tower (``eval.judge``, never the tower that
+   guided generation) embeds the picture closer to its own pair's real picture than to the other's.
+4. The people's study (WavBriVL sec. 4.3): :func:`write_study_page` shows a sound and two pictures (the
+   candidate and an alternative, e.g. the Wav2CLIP baseline's picture of the same sound); answers are
+   scored as the paper's Positive / Negative / Neither by :func:`score_study`.
 """
 
 from __future__ import annotations
@@ -47,59 +50,73 @@ def pick_pairs(labels: list[str], n: int, seed: int = 0) -> list[tuple[int, int]
     return cand[:n]
 
 
-def two_alternative_test(pipe: ImagePipeline, pairs: PairDataset, audio_emb: torch.Tensor,
-                         trials: list[tuple[int, int]], steps: int, out_dir: Path, progress: bool = True
-                         ) -> tuple[float, dict[int, Path]]:
-    """Fraction in [0,1] of correct choices (2 per trial) and the generated picture of each item (PNG paths)."""
+def generate_pictures(pipe: ImagePipeline, pairs: PairDataset, audio_emb: torch.Tensor, items: list[int], steps: int,
+                      out_dir: Path, progress: bool = True, tag: str = "") -> dict[int, Path]:
+    """One picture per item (guided by ``pipe.tower``), written to ``out_dir/pictures/<id><tag>.png``."""
     from tqdm.auto import tqdm
 
     from a2v.recipes.image.generate.vqgan import optimise_latents
     from a2v.video import write_png
 
-    items = sorted({i for t in trials for i in t})
     pics: dict[int, Path] = {}
-    img_emb = {}
-    for i in tqdm(items, desc="2AFC pictures", disable=not progress):
+    for i in tqdm(items, desc="pictures", disable=not progress):
         with torch.enable_grad():
             pic, _ = optimise_latents(pipe.vq, pipe.tower, audio_emb[i], pipe.cfg.generate, steps=steps, progress=False)
-        pics[i] = write_png(out_dir / "pictures" / f"{pairs.rows[i]['id']}.png", pic)
-        x = torch.from_numpy(pic).permute(2, 0, 1)[None].float() / 255.0  # (H,W,3)->(1,3,H,W)
-        with torch.no_grad():
-            img_emb[i] = pipe.tower.encode_image(x).cpu()[0]  # (1,3,H,W)->(E,)
+        pics[i] = write_png(out_dir / "pictures" / f"{pairs.rows[i]['id']}{tag}.png", pic)
+    return pics
+
+
+def _load_pictures(paths: list[Path]) -> torch.Tensor:
+    """PNG files -> float32 (B,3,H,W) in [0,1]."""
+    from a2v.video import load_image
+
+    return torch.stack([torch.from_numpy(np.array(load_image(p))).permute(2, 0, 1).float() / 255.0 for p in paths])
+
+
+@torch.no_grad()
+def judged_two_alternative(judge: Any, pairs: PairDataset, trials: list[tuple[int, int]], pics: dict[int, Path]
+                           ) -> float:
+    """Fraction in [0,1] of right choices (2 per trial) by an independent ``judge`` tower: the picture generated
+    from sound i is right when the judge embeds it closer (cosine) to pair i's real picture than to pair j's."""
     right = 0
     for i, j in trials:
-        s = cosine_similarity_matrix(torch.stack([img_emb[i], img_emb[j]]), audio_emb[[i, j]])  # (2,2)
+        gen = judge.encode_image(_load_pictures([pics[i], pics[j]])).cpu()  # (2,3,H,W)->(2,D)
+        real = judge.encode_image(torch.stack([pairs[i]["image"], pairs[j]["image"]])).cpu()  # (2,D)
+        s = cosine_similarity_matrix(gen, real)  # (2,2)
         right += int(s[0, 0] > s[0, 1]) + int(s[1, 1] > s[1, 0])
-    return right / (2 * len(trials)), pics
+    return right / (2 * len(trials))
 
 
-def write_study_page(out_dir: Path, pairs: PairDataset, trials: list[tuple[int, int]], pics: dict[int, Path],
-                     seed: int = 0) -> Path:
-    """``study/index.html``: per trial two sounds and two generated pictures in random order; the person
-    picks which picture goes with sound A and downloads the answers as JSON. The key is ``study/key.json``."""
+def write_study_page(out_dir: Path, pairs: PairDataset, trials: list[tuple[int, Path, Path]], seed: int = 0,
+                     question: str = "Which picture fits the sound better?") -> Path:
+    """``study/index.html``: per trial one sound and two pictures side by side in random order; the person answers
+    picture 1, picture 2 or neither, and downloads the answers as JSON. ``trials``: (pair index, candidate
+    picture, alternative picture). ``study/key.json`` says which side is the candidate, so
+    :func:`score_study` turns answers into the paper's Positive (candidate chosen) / Negative (alternative
+    chosen) / Neither."""
     from a2v.audio import save_audio
 
     rng = random.Random(seed)
     d = out_dir / "study"
     rows, key = [], []
-    for t, (i, j) in enumerate(trials):
-        for k in (i, j):
-            wav, _ = pairs.load(k)
-            save_audio(d / "sounds" / f"{pairs.rows[k]['id']}.wav", wav, 16000)
+    for t, (k, cand, alt) in enumerate(trials):
+        sid = pairs.rows[k]["id"]
+        wav, _ = pairs.load(k)
+        save_audio(d / "sounds" / f"{sid}.wav", wav, 16000)
         swap = rng.random() < 0.5
-        left, right = (j, i) if swap else (i, j)
-        key.append({"trial": t, "sound_a": pairs.rows[i]["id"], "picture_for_a": 2 if swap else 1})
-        a, b = (html.escape(pairs.rows[k]["id"]) for k in (i, j))
-        imgs = "".join(f'<figure><img src="../pictures/{html.escape(pics[k].name)}" width="256">'
-                       f"<figcaption>picture {n}</figcaption></figure>" for n, k in ((1, left), (2, right)))
-        rows.append(f'<section><h3>Trial {t + 1}</h3><p>Sound A <audio controls src="sounds/{a}.wav"></audio> '
-                    f'Sound B <audio controls src="sounds/{b}.wav"></audio></p><div class="pics">{imgs}</div>'
-                    f'<p>Picture for sound A: <label><input type="radio" name="t{t}" value="1"> 1</label> '
-                    f'<label><input type="radio" name="t{t}" value="2"> 2</label></p></section>')
-    page = ("<!doctype html><html><head><meta charset='utf-8'><title>Which picture goes with which sound?</title>"
+        left, right = (alt, cand) if swap else (cand, alt)
+        key.append({"trial": t, "sound": sid, "candidate": 2 if swap else 1, "candidate_picture": cand.name,
+                    "alternative_picture": alt.name})
+        imgs = "".join(f'<figure><img src="../pictures/{html.escape(p.name)}" width="256">'
+                       f"<figcaption>picture {n}</figcaption></figure>" for n, p in ((1, left), (2, right)))
+        radios = "".join(f'<label><input type="radio" name="t{t}" value="{v}"> {lab}</label> '
+                         for v, lab in (("1", "picture 1"), ("2", "picture 2"), ("0", "neither")))
+        rows.append(f'<section><h3>Trial {t + 1}</h3><p>Sound <audio controls src="sounds/{html.escape(sid)}.wav">'
+                    f'</audio></p><div class="pics">{imgs}</div><p>{html.escape(question)} {radios}</p></section>')
+    page = ("<!doctype html><html><head><meta charset='utf-8'><title>Pictures of sounds</title>"
             "<style>body{font-family:sans-serif;max-width:900px;margin:auto}.pics{display:flex;gap:1em}</style>"
-            "</head><body><h1>Which picture goes with which sound?</h1><p>Listen to both sounds, then choose the "
-            "picture made from sound A.</p>" + "".join(rows)
+            f"</head><body><h1>Pictures of sounds</h1><p>Listen to each sound, then answer: {html.escape(question)} "
+            "Choose <i>neither</i> when no picture fits it.</p>" + "".join(rows)
             + "<button onclick=\"const a={};document.querySelectorAll('input:checked').forEach(e=>a[e.name]=+e.value);"
             "const u=URL.createObjectURL(new Blob([JSON.stringify(a)],{type:'application/json'}));"
             "const l=document.createElement('a');l.href=u;l.download='answers.json';l.click();\">"
@@ -109,9 +126,51 @@ def write_study_page(out_dir: Path, pairs: PairDataset, trials: list[tuple[int, 
     return d / "index.html"
 
 
+def score_study(answers: list[dict[str, int]] | dict[str, int], key: list[dict[str, Any]]) -> dict[str, float]:
+    """Answers of the study page (one ``{"t0": 1|2|0, ...}`` dict per person) -> fractions in [0,1] of the paper's
+    Positive (candidate picture chosen), Negative (the other picture) and Neither, over all answered trials."""
+    sheets = [answers] if isinstance(answers, dict) else list(answers)
+    counts = {"positive": 0, "negative": 0, "neither": 0}
+    for sheet in sheets:
+        for k in key:
+            a = sheet.get(f"t{k['trial']}")
+            if a is None:
+                continue
+            if a not in (0, 1, 2):
+                raise InputError(f"study answer t{k['trial']}={a!r}: expected 1, 2 or 0 (neither)")
+            counts["neither" if a == 0 else "positive" if a == k["candidate"] else "negative"] += 1
+    n = sum(counts.values())
+    if n == 0:
+        raise InputError("no answered trials in the study answers")
+    return {**{k: v / n for k, v in counts.items()}, "answers": float(n)}
+
+
+def build_judge(pipe: ImagePipeline) -> Any | None:
+    """The judge tower of ``eval.judge`` (None for kind "none"); ConfigError when it is the guiding tower."""
+    from a2v.errors import ConfigError
+    from a2v.recipes.image.towers import build_tower
+
+    jc = pipe.cfg.eval.judge
+    if jc.kind == "none":
+        return None
+    if jc == pipe.cfg.tower:
+        raise ConfigError("eval.judge is the tower that guided generation: set eval.judge to another tower "
+                          "(e.g. eval.judge.kind=hf_clip for BriVL-guided pictures)")
+    return build_tower(jc, pipe.device)
+
+
 def evaluate(pipe: ImagePipeline, data_dir: str | Path, out_dir: str | Path, split: str = "val",
-             two_afc: bool = True, progress: bool = True) -> dict[str, Any]:
-    """All metrics on ``split`` of a prepared folder; writes ``out_dir/metrics.json`` (+ pictures, study page)."""
+             two_afc: bool = True, progress: bool = True, baseline: ImagePipeline | None = None,
+             judge: Any | None = None) -> dict[str, Any]:
+    """All metrics on ``split`` of a prepared folder; writes ``out_dir/metrics.json`` (+ pictures, study page).
+
+    Two-alternative test: pictures for ``eval.num_2afc_pairs`` pairs of sounds of different classes, scored by
+    ``judge`` (default: built from ``eval.judge``; never the guiding tower; skipped when none). Study page:
+    with ``baseline`` (e.g. the imported Wav2CLIP pipeline) each sound's picture against the baseline's picture
+    of the same sound (Positive = ours chosen); without, against the other sound's picture of the pair.
+    """
+    from a2v.errors import ConfigError
+
     cfg = pipe.cfg
     out = Path(out_dir)
     pairs = PairDataset(data_dir, split, cfg.audio.clip_s, train=False)
@@ -129,11 +188,25 @@ def evaluate(pipe: ImagePipeline, data_dir: str | Path, out_dir: str | Path, spl
         metrics["zero_shot_accuracy"] = acc
         metrics["num_classes"] = len(set(labels))
     if two_afc and cfg.eval.num_2afc_pairs > 0:
+        judge = judge if judge is not None else build_judge(pipe)
+        if judge is not None and judge.cache_id == pipe.tower.cache_id:
+            raise ConfigError("the 2AFC judge is the tower that guided generation: give another tower")
         trials = pick_pairs(labels, cfg.eval.num_2afc_pairs, cfg.data.seed)
-        score, pics = two_alternative_test(pipe, pairs, audio_emb, trials, cfg.eval.generate_steps, out, progress)
-        metrics["two_afc_accuracy"] = score
+        items = sorted({i for t in trials for i in t})
+        pics = generate_pictures(pipe, pairs, audio_emb, items, cfg.eval.generate_steps, out, progress)
         metrics["two_afc_trials"] = len(trials)
-        metrics["study_page"] = str(write_study_page(out, pairs, trials, pics, cfg.data.seed))
+        metrics["two_afc_guide"] = pipe.tower.cache_id
+        if judge is not None:
+            metrics["two_afc_accuracy"] = judged_two_alternative(judge, pairs, trials, pics)
+            metrics["two_afc_judge"] = judge.cache_id
+        if baseline is not None:
+            b_emb = torch.stack([baseline.embed_audio(pairs.load(i)[0]) for i in items])  # (n,E')
+            b_pics = generate_pictures(baseline, pairs, dict(zip(items, b_emb, strict=True)), items,
+                                       cfg.eval.generate_steps, out, progress, tag="_baseline")
+            study = [(i, pics[i], b_pics[i]) for i in items]
+        else:
+            study = [t for i, j in trials for t in ((i, pics[i], pics[j]), (j, pics[j], pics[i]))]
+        metrics["study_page"] = str(write_study_page(out, pairs, study, cfg.data.seed))
     write_json_atomic(out / "metrics.json", metrics)
     return metrics
 
@@ -144,5 +217,5 @@ def format_metrics(metrics: dict[str, Any]) -> str:
                      for k, v in metrics.items())
 
 
-__all__ = ["evaluate", "format_metrics", "pick_pairs", "two_alternative_test", "write_study_page",
+__all__ = ["evaluate", "format_metrics", "judged_two_alternative", "pick_pairs", "score_study", "write_study_page",
            "zero_shot_accuracy"]

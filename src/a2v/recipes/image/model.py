@@ -10,6 +10,7 @@ and feeds both the online head and its momentum copy.
 from __future__ import annotations
 
 import copy
+import math
 from collections.abc import Callable
 
 import torch
@@ -60,12 +61,13 @@ class AudioHead(nn.Module):
 class AudioEncoder(nn.Module):
     """Sound -> embedding in the image tower's space: ``forward(wav (B,S), lengths (B,)) -> (B,E)``.
 
-    wav: float32 in [-1,1] at 16 kHz; lengths in samples. ``speech`` is a SpeechEncoder (frozen or not).
+    wav: float32 in [-1,1] at 16 kHz; lengths in samples. ``speech`` is a SpeechEncoder (frozen or not);
+    ``proj``: CXLoss's audio projection g (None with the other losses).
     """
 
-    def __init__(self, speech: nn.Module, head: AudioHead) -> None:
+    def __init__(self, speech: nn.Module, head: AudioHead, proj: nn.Module | None = None) -> None:
         super().__init__()
-        self.speech, self.head = speech, head
+        self.speech, self.head, self.proj = speech, head, proj
 
     @property
     def device(self) -> torch.device:
@@ -73,55 +75,115 @@ class AudioEncoder(nn.Module):
 
     def forward(self, wav: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
         states, mask = speech_hidden_states(self.speech, wav, lengths)  # (B,S)->(L+1,B,T,D),(B,T)
-        return self.head(states, mask)  # (B,E)
+        a = self.head(states, mask)  # (B,E)
+        return a if self.proj is None else self.proj(a)  # CXLoss: g(A) is the tower-space embedding, (B,E)
 
 
-def build_audio_encoder(cfg: AudioConfig, embed_dim: int, device: str | torch.device = "cpu") -> AudioEncoder:
-    """Load the speech model ``cfg.encoder`` (MissingWeightsError when absent) and a fresh head of width ``embed_dim``."""
+def build_audio_encoder(cfg: AudioConfig, embed_dim: int, device: str | torch.device = "cpu") -> nn.Module:
+    """``audio.kind="wavlm"``: load the speech model ``cfg.encoder`` (MissingWeightsError when absent) and a fresh
+    head of width ``embed_dim``. ``"wav2clip"``: a fresh Wav2CLIP ResNet-18 (512-d; ConfigError for other widths)."""
     from a2v.encoders import SpeechEncoder
+
+    if cfg.kind == "wav2clip":
+        from a2v.recipes.image.wav2clip import EMBED_DIM, Wav2CLIPAudioEncoder
+
+        if embed_dim != EMBED_DIM:
+            raise ConfigError(f"audio.kind=wav2clip gives {EMBED_DIM}-d embeddings but the image tower's are "
+                              f"{embed_dim}-d: use a 512-d tower (CLIP ViT-B/32) or audio.kind=wavlm")
+        return Wav2CLIPAudioEncoder().to(device)
 
     speech = SpeechEncoder.from_pretrained(cfg.encoder, layer="last", freeze=cfg.freeze_encoder, progress=False)
     head = AudioHead(speech.num_layers + 1, speech.dim, embed_dim, cfg)
     return AudioEncoder(speech, head).to(device)
 
 
-class CrossModalContrast(nn.Module):
-    """The training loss with its momentum state: BriVL's CXLoss (two queues) or Wav2CLIP's in-batch InfoNCE.
+class Projection(nn.Module):
+    """Wav2CLIP's MLPLayers with units (E,E,E): Linear-ReLU-Dropout-Linear, (B,E) -> (B,E).
 
-    CXLoss (Huo et al. 2021 "WenLan" sec. 3.2, as used by WavBriVL): with image embeddings v (the
-    frozen tower is its own momentum encoder) and audio embeddings a = g(audio), a_m = g_m(audio)
-    (momentum head, MoCo eq. 2, m = ``cfg.momentum``)::
+    Parameter names follow the wav2clip package (``sequential.0``, ``sequential.3``), so its released
+    ``audio_transform.*`` / ``image_transform.*`` tensors load as they are.
+    """
+
+    def __init__(self, dim: int, dropout: float = 0.1) -> None:
+        super().__init__()
+        self.sequential = nn.Sequential(nn.Linear(dim, dim), nn.ReLU(), nn.Dropout(dropout), nn.Linear(dim, dim))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.sequential(x)  # (B,E)->(B,E)
+
+
+class ClipLoss(nn.Module):
+    """Symmetric in-batch InfoNCE with a learned temperature (CLIP, Radford et al. 2021 Fig. 3; Wav2CLIP's
+    CLIPLoss1D): ``logit_scale`` = log(1/tau) starts at log(1/``temperature``). (B,E),(B,E) -> scalar."""
+
+    def __init__(self, temperature: float, learn: bool = True) -> None:
+        super().__init__()
+        self.logit_scale = nn.Parameter(torch.tensor(math.log(1.0 / temperature)), requires_grad=learn)
+
+    def forward(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        return symmetric_info_nce(a, b, 1.0 / self.logit_scale.exp())  # tau = exp(-logit_scale)
+
+
+class CrossModalContrast(nn.Module):
+    """The training loss (and its state): the paper's CXLoss, BriVL's momentum contrast, or plain InfoNCE.
+
+    ``kind="cxloss"`` (WavBriVL sec. 3.2, the form of Wav2CLIP, Wu et al. 2022 sec. 3.2, ``clip_loss_x``):
+    with learned projections f (image side) and g (audio side), both Linear-ReLU-Dropout-Linear::
+
+        L = CLIP(A, f(I)) + CLIP(g(A), I)
+
+    CLIP = symmetric in-batch InfoNCE, each term with its own learned temperature (init ``temperature``).
+    Wav2CLIP's code halves the sum; with Adam that scale hardly matters, and the paper's formula has none. g(A) lands in the frozen tower's space, so g is part of the audio
+    encoder at inference (:attr:`audio_proj`); f is used in training only.
+
+    ``kind="moco"`` (BriVL, Huo et al. 2021 sec. 3.2): image embeddings v (the frozen tower is its own
+    momentum encoder), audio a = g(audio) and a_m from the momentum head (MoCo eq. 2)::
 
         L = InfoNCE(q=a, k+=v, negatives=image queue) + InfoNCE(q=v, k+=a, negatives=audio queue of a_m)
 
-    The image side has no trainable part, so in the second term the positive is the *online*
-    audio embedding (gradient flows through it) while the negatives are past momentum keys;
-    with a momentum positive that term would be a constant. Queues are filled after the loss
-    (MoCo Alg. 1), so the current batch is never its own negative. ``kind="wav2clip"``:
-    symmetric in-batch InfoNCE (Wu et al. 2022, sec. 3.2), no queues used.
+    The positive of the second term is the online audio embedding (with a momentum positive and a frozen
+    query that term would be constant). Queues are filled after the loss (MoCo Alg. 1), so a batch is
+    never its own negative. ``kind="infonce"``: symmetric in-batch InfoNCE, fixed ``temperature``.
     """
 
     def __init__(self, embed_dim: int, cfg: LossConfig) -> None:
         super().__init__()
         self.cfg = cfg
-        self.image_queue = FeatureQueue(cfg.queue_size, embed_dim)
-        self.audio_queue = FeatureQueue(cfg.queue_size, embed_dim)
+        if cfg.kind == "cxloss":
+            self.image_proj = Projection(embed_dim, cfg.proj_dropout)  # f
+            self.audio_proj = Projection(embed_dim, cfg.proj_dropout)  # g
+            self.loss_a = ClipLoss(cfg.temperature, cfg.learn_temperature)  # CLIP(A, f(I))
+            self.loss_i = ClipLoss(cfg.temperature, cfg.learn_temperature)  # CLIP(g(A), I)
+        elif cfg.kind == "moco":
+            self.image_queue = FeatureQueue(cfg.queue_size, embed_dim)
+            self.audio_queue = FeatureQueue(cfg.queue_size, embed_dim)
+        elif cfg.kind != "infonce":
+            raise ConfigError(f"unknown loss.kind '{cfg.kind}' (cxloss, moco, infonce)")
+
+    @property
+    def trainable(self) -> bool:
+        """True when the loss has learned parts (CXLoss: f, g, temperatures)."""
+        return self.cfg.kind == "cxloss"
 
     def forward(self, audio: torch.Tensor, image: torch.Tensor, audio_key: torch.Tensor | None = None,
                 gather: Callable[[torch.Tensor], torch.Tensor] | None = None) -> dict[str, torch.Tensor]:
-        """audio: (B,E) online audio embeddings; image: (B,E) tower embeddings; audio_key: (B,E) momentum ones.
+        """audio: (B,E) audio head outputs A; image: (B,E) tower embeddings I; audio_key: (B,E) momentum ones (moco).
 
-        Returns {"loss", "loss_a2i", "loss_i2a"} scalars; with CXLoss the queues are updated (no grad).
+        Returns {"loss", "loss_a2i", "loss_i2a"} scalars; with moco the queues are updated (no grad).
         ``gather`` (B,E) -> (N*B,E) collects the keys of all N processes before they are enqueued
         (MoCo's concat_all_gather, e.g. ``StepContext.gather``); None = this process's keys only.
         """
         tau = self.cfg.temperature
         image = image.detach().to(audio.dtype)
-        if self.cfg.kind == "wav2clip":
+        if self.cfg.kind == "cxloss":
+            a_fi = self.loss_a(audio, self.image_proj(image))  # CLIP(A, f(I))
+            ga_i = self.loss_i(self.audio_proj(audio), image)  # CLIP(g(A), I)
+            return {"loss": a_fi + ga_i, "loss_a2i": ga_i.detach(), "loss_i2a": a_fi.detach()}  # WavBriVL's CXLoss
+        if self.cfg.kind == "infonce":
             loss = symmetric_info_nce(audio, image, tau)
             return {"loss": loss, "loss_a2i": loss.detach(), "loss_i2a": loss.detach()}
         if audio_key is None:
-            raise ValueError("CXLoss needs the momentum audio embeddings (audio_key)")
+            raise ValueError("momentum contrast needs the momentum audio embeddings (audio_key)")
         a2i = info_nce_with_queue(audio, image, self.image_queue.valid(), tau)
         i2a = info_nce_with_queue(image, audio, self.audio_queue.valid(), tau)
         self.enqueue(image, audio_key, gather)
@@ -149,5 +211,5 @@ def momentum_copy(module: nn.Module) -> nn.Module:
     return key
 
 
-__all__ = ["AudioEncoder", "AudioHead", "CrossModalContrast", "build_audio_encoder", "momentum_copy",
+__all__ = ["AudioEncoder", "AudioHead", "ClipLoss", "CrossModalContrast", "Projection", "build_audio_encoder", "momentum_copy",
            "momentum_update_", "speech_hidden_states"]

@@ -255,9 +255,11 @@ def _file_fingerprint(path: Path) -> str:
 
 class BriVLTower(ImageTower):
     """BriVL's image encoder (a2v.recipes.image.brivl) from its checkpoint; no text side (BriVL's text
-    tower is a Chinese RoBERTa, not bundled). Boxes default to a fixed grid plus the whole image."""
+    tower is a Chinese RoBERTa, not bundled). ``encode_image`` takes detector boxes; without them a fixed
+    grid plus the whole image. ``box_source``: "detector" (training pictures get their detector boxes,
+    see :func:`a2v.recipes.image.train.embed_images`) or "grid" (the fallback for every picture)."""
 
-    def __init__(self, encoder: nn.Module, cache_id: str) -> None:
+    def __init__(self, encoder: nn.Module, cache_id: str, box_source: str = "grid", max_boxes: int = 36) -> None:
         from a2v.recipes.image.brivl import IMAGENET_MEAN, IMAGENET_STD, default_boxes
 
         super().__init__(IMAGENET_MEAN, IMAGENET_STD)
@@ -265,7 +267,8 @@ class BriVLTower(ImageTower):
         cfg = encoder.cfg
         self.embed_dim, self.image_size_px = int(cfg.feature_dim), int(cfg.image_size_px)
         self.register_buffer("grid_boxes", default_boxes(cfg.image_size_px, cfg.box_grid), persistent=False)
-        self.cache_id = cache_id
+        self.box_source, self.max_boxes = box_source, int(max_boxes)
+        self.cache_id = f"{cache_id}:boxes={box_source}"
 
     @classmethod
     def from_pretrained(cls, cfg: TowerConfig) -> BriVLTower:
@@ -277,7 +280,7 @@ class BriVLTower(ImageTower):
         c = enc.cfg
         cid = (f"brivl:{c.backbone}:s{c.image_size_px}:h{c.num_heads}:g{c.grid_size}:b{c.box_grid}"
                f"@{_file_fingerprint(Path(cfg.weights).expanduser())}")
-        return cls(enc, cid)
+        return cls(enc, cid, cfg.brivl_boxes, cfg.brivl_max_boxes)
 
     def encode_image(self, images: torch.Tensor, boxes: torch.Tensor | None = None,
                      box_mask: torch.Tensor | None = None) -> torch.Tensor:
@@ -314,5 +317,5 @@ def build_tower(cfg: TowerConfig, device: str | torch.device = "cpu") -> ImageTo
                                       "checkpoint, e.g. BriVL-1.0-5500w.pth)")
         tower = BriVLTower.from_pretrained(cfg)
     else:
-        raise ConfigError(f"unknown tower.kind '{cfg.kind}' (hf_clip, open_clip, brivl, tiny)")
+        raise ConfigError(f"tower.kind '{cfg.kind}' is not a tower (hf_clip, open_clip, brivl, tiny)")
     return tower.to(device).eval()

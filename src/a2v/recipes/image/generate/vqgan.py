@@ -84,7 +84,9 @@ def convert_taming_state_dict(sd: dict[str, torch.Tensor], config: dict) -> dict
 
 
 def load_taming_vqgan(ckpt: str | Path, yaml_path: str | Path) -> nn.Module:
-    """A taming-transformers VQGAN (``.ckpt`` Lightning file or ``.safetensors`` state dict + its yaml) as a VQModel."""
+    """A taming-transformers VQGAN (``.safetensors`` of its state dict, or a ``.ckpt`` that ``torch.load``
+    reads with ``weights_only=True``) + its yaml, as a VQModel. A published Lightning ``.ckpt`` holding other
+    objects raises an InputError naming the one-time conversion (``a2v image convert-vqgan``)."""
     from diffusers import VQModel
 
     from a2v.weight_files import resolve_weight_file
@@ -95,17 +97,9 @@ def load_taming_vqgan(ckpt: str | Path, yaml_path: str | Path) -> nn.Module:
     yaml_path = resolve_weight_file(yaml_path, what="VQGAN config (e.g. vqgan_imagenet_f16_16384.yaml)",
                                     key="generate.vq.yaml")
     config, _ = _taming_diffusers_config(yaml_path)
-    if ckpt.suffix == ".safetensors":
-        from safetensors.torch import load_file
+    from a2v.recipes.image.ckpt import read_state_dict
 
-        sd = load_file(str(ckpt))
-    else:
-        try:
-            raw = torch.load(ckpt, map_location="cpu", weights_only=True)
-        except Exception as e:  # noqa: BLE001 - pickle errors of any kind: the file needs converting
-            raise InputError(f"{ckpt} holds more than tensors ({type(e).__name__}); save its 'state_dict' as "
-                             ".safetensors in a trusted environment and pass that file") from None
-        sd = raw.get("state_dict", raw)
+    sd = read_state_dict(ckpt, "VQGAN checkpoint", "a2v image convert-vqgan")
     model = VQModel(**config)
     missing, unexpected = model.load_state_dict(convert_taming_state_dict(sd, config), strict=False)
     if missing or unexpected:
