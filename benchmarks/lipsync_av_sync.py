@@ -30,10 +30,10 @@ def loudness_ranking(clips: dict) -> dict[str, bool]:
     res = {}
     for name, (lm, wav, sr, fps) in clips.items():
         o = mouth_opening(lm)
-        score = lambda w: sync_correlation(o, loudness_envelope(w, sr, fps, len(o)), 5)[0]  # noqa: E731
         others = [shift_audio(wav, sr, 0.5), shift_audio(wav, sr, -0.5)]
         others += [np.pad(c[1], (0, max(0, len(wav) - len(c[1]))))[: len(wav)] for k, c in clips.items() if k != name]
-        res[name] = bool(score(wav) > max(score(w) for w in others))
+        s = [sync_correlation(o, loudness_envelope(w, sr, fps, len(o)), 5)[0] for w in [wav, *others]]
+        res[name] = bool(s[0] > max(s[1:]))
     return res
 
 
