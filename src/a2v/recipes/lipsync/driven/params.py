@@ -20,6 +20,21 @@ from a2v.recipes.lipsync.driven.envelope import envelope_opening
 from a2v.recipes.lipsync.driven.visemes import viseme_tracks
 
 Mode = Literal["auto", "phoneme", "envelope"]
+MODES: tuple[str, ...] = ("auto", "phoneme", "envelope")
+# Accepted ``language`` values (CLI, server, Python): "auto" = decide from the speech whether the
+# English phone recogniser fits; "en" = English phones; any other code = the articulated envelope.
+LANGUAGES: tuple[str, ...] = (
+    "auto", "en", "zh", "yue", "ja", "ko", "es", "pt", "fr", "it", "de", "nl", "sv", "pl", "ru", "uk",
+    "tr", "ar", "fa", "hi", "bn", "vi", "th", "id", "other",
+)
+
+
+def check_language(language: str) -> str:
+    """Normalise a language value ("EN-us" -> "en", "zh_CN" -> "zh"); InputError if not in :data:`LANGUAGES`."""
+    code = str(language).strip().lower().replace("_", "-").split("-")[0]
+    if code not in LANGUAGES:
+        raise InputError(f"language '{language}' is not supported; use one of {', '.join(LANGUAGES)}")
+    return code
 MIN_AGREEMENT = 0.3  # correlation of viseme opening vs loudness opening below which "auto" distrusts phones
 LOUDNESS_FLOOR = 0.35  # share of the viseme opening kept at the quietest voiced frames in "auto"
 
@@ -46,7 +61,7 @@ def mouth_parameters(
     *,
     transcript: str | None = None,
     mode: Mode = "auto",
-    language: str = "en",
+    language: str = "auto",
 ) -> tuple[np.ndarray, np.ndarray, dict]:
     """Mouth parameters per video frame from speech.
 
@@ -62,8 +77,8 @@ def mouth_parameters(
     info: dict = {"mode_requested": mode, "phones": 0}
     if mode == "envelope":
         return env, zeros, {**info, "mode": "envelope", "mode_reason": "requested"}
-    english = language.lower().startswith("en")
-    if mode == "auto" and not english:
+    language = check_language(language)
+    if mode == "auto" and language not in ("en", "auto"):
         return (
             env,
             zeros,
