@@ -116,10 +116,12 @@ def evaluate(
             write_json_atomic(out / "sync.json" if out.suffix != ".json" else out, rows)
         _emit(rows, report)
         return
-    from a2v.recipes.lipsync.evaluate import evaluate_mouth, format_table1
+    from a2v.recipes.lipsync.evaluate import evaluate_mouth
 
-    result = evaluate_mouth(run, data, out, progress=progress)
-    console.print(format_table1(result), soft_wrap=True)
+    if report is not None:
+        _check_report_path(report)
+    result = evaluate_mouth(run, data, out, progress=progress)  # prints the table (stderr)
+    _emit(result, report)
 
 
 @app.command()
