@@ -65,6 +65,7 @@ def test_generate_report_is_one_json_object_on_stdout_and_in_report_file(files, 
     assert main(args) == 0
     report = json.loads(capsys.readouterr().out)  # the whole of stdout is one JSON object
     assert report["output"] == str(out) and report["frames"] > 20 and report["mode"] == "envelope"
+    assert report["driven_av_sync_conf"] > 0.1  # the articulated envelope follows the speech
     assert main([*args, "--report", str(tmp_path / "r.json")]) == 0
     assert capsys.readouterr().out == ""
     assert json.loads((tmp_path / "r.json").read_text())["frames"] == report["frames"]
@@ -116,5 +117,5 @@ def test_generate_and_evaluate_share_option_names():
 
     cmds = get_command(app).commands
     opts = {name: {o for p in cmds[name].params for o in (*p.opts, *p.secondary_opts)} for name in ("generate", "evaluate")}
-    shared = {"--no-progress", "--progress", "--report", "--audio", "-a"}
+    shared = {"--no-progress", "--progress", "--report", "--audio", "-a", "--device", "--detector"}
     assert shared <= opts["generate"] and shared <= opts["evaluate"]

@@ -23,6 +23,7 @@ app = typer.Typer(
 PresetOpt = Annotated[str, typer.Option("--preset", help="Config preset when no --config: paper or tiny.")]
 DeviceOpt = Annotated[str, typer.Option("--device", help="cpu, cuda, cuda:1 or auto.")]
 ReportOpt = Annotated[Path | None, typer.Option("--report", help="Write the JSON report here instead of stdout.")]
+DetectorOpt = Annotated[str, typer.Option("--detector", help="Face detector: mtcnn, dlib, dlib_cnn or mediapipe.")]
 ProgressOpt = Annotated[bool, typer.Option("--progress/--no-progress", help="Show progress bars (on stderr).")]
 
 
@@ -74,6 +75,8 @@ def evaluate(
     syncnet: Annotated[Path | None, typer.Option("--syncnet", help="SyncNet weights (syncnet_v2.model): adds LSE-C/LSE-D.")] = None,
     report: ReportOpt = None,
     progress: ProgressOpt = True,
+    detector: DetectorOpt = "mtcnn",
+    device: DeviceOpt = "auto",
 ) -> None:
     """Stage 1 error table (MSE, MAE, inter-frame MSE), or audio-mouth sync of a video (JSON on stdout).
 
@@ -97,7 +100,9 @@ def evaluate(
                   for name, path in videos.items()}  # missing track, truncated or silent audio: stop here
         from a2v.metrics.sync import measure_video_sync
 
-        rows = {name: measure_video_sync(path, (speech[name].mono, 16000), progress=progress)
+        dev = resolve_device(device)
+        rows = {name: measure_video_sync(path, (speech[name].mono, 16000), detector=detector, device=dev,
+                                         progress=progress)
                 for name, path in videos.items()}
         if syncnet is not None:
             from a2v.metrics.syncnet import load_syncnet, lse_scores
@@ -157,7 +162,7 @@ def generate(
     fps: Annotated[float, typer.Option(help="Output frame rate for a photo (no-training path).")] = 25.0,
     language: Annotated[str, typer.Option(help="Speech language: auto (detect), en, zh, es, de, ... or other; "
                                                 "phoneme timing is English only.")] = "auto",
-    detector: Annotated[str, typer.Option(help="Face detector: mtcnn, dlib, dlib_cnn or mediapipe.")] = "mtcnn",
+    detector: DetectorOpt = "mtcnn",
     report: ReportOpt = None,
     progress: ProgressOpt = True,
     device: DeviceOpt = "auto",

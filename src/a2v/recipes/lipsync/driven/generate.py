@@ -299,6 +299,9 @@ def generate_driven(
     times["render_s"] = time.perf_counter() - t2
     opening = mouth_opening(drv_all)  # (F,) of the driven landmarks
     corr, lag = sync_correlation(opening, loudness_envelope(wav, SR, fps, n), 5)
+    from a2v.metrics.av_sync import av_sync
+
+    av = av_sync(drv_all, wav, SR, fps)  # landmark sync measure on the driven landmarks
     times["total_s"] = time.perf_counter() - t0
     report.update(
         pinfo,
@@ -307,6 +310,8 @@ def generate_driven(
         seed=seed,
         driven_sync_corr=None if not np.isfinite(corr) else round(corr, 3),
         driven_sync_lag_frames=lag,
+        driven_av_sync_conf=None if not np.isfinite(av["av_sync_conf"]) else round(av["av_sync_conf"], 3),
+        driven_av_offset_frames=av["av_offset_frames"],
         seconds={k: round(v, 2) for k, v in times.items()},
     )
     return report

@@ -38,7 +38,7 @@ class SyllableConfig:
     open_min: float = 0.3
     open_max: float = 0.7
     trough_frac: float = 0.25
-    lead_ms: float = 20.0  # the jaw moves slightly before the sound
+    lead_ms: float = 0.0  # jaw lead before the sound; 20 ms measured 1 frame early with metrics.av_sync
 
 
 def vowel_band_db(wav: np.ndarray, sr: int, cfg: SyllableConfig = SyllableConfig()) -> np.ndarray:
