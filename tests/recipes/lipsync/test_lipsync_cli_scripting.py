@@ -92,6 +92,20 @@ def test_truncated_and_silent_audio_are_errors_before_models(files, tmp_path, ca
     one_error_line(capsys, "pipeline.json")
 
 
+def test_corrupt_face_clip_fails_before_the_detector_loads(files, tmp_path, capsys, monkeypatch):
+    import a2v.face
+
+    def boom(*a, **k):
+        raise AssertionError("the face detector loaded before the clip was checked")
+
+    monkeypatch.setattr(a2v.face, "make_detector", boom)
+    clip = tmp_path / "clip.mp4"
+    clip.write_bytes(b"not a video at all" * 100)
+    assert main(["lipsync", "generate", "--face", str(clip), "--audio", str(files["wav"]),
+                 "-o", str(tmp_path / "o.mp4")]) == 2
+    one_error_line(capsys, "clip.mp4")
+
+
 def test_evaluate_rejects_image_silent_audio_and_truncated_wav(files, tmp_path, capsys, no_models):
     from a2v.video import VideoWriter
 

@@ -213,6 +213,10 @@ def generate_driven(
     }
     is_photo = _is_image(face_path)
     img = _load_photo(face_path, report, load_image) if is_photo else None  # (H,W,3)
+    if not is_photo:
+        from a2v.recipes.lipsync.inputs import check_video_input
+
+        check_video_input(face_path, "face clip")  # undecodable clip: fail before the detector loads
 
     det = make_detector(detector, device=device, min_size_px=20) if isinstance(detector, str) else detector
     landmarker = DlibLandmarker()
