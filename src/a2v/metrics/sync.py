@@ -126,17 +126,32 @@ def measure_video_sync(
     detect_every_frames: int = 5,
     device: str = "cpu",
     progress: bool = True,
+    av_model: object | None = None,
 ) -> dict:
-    """Mouth-opening / loudness sync of a talking-face video.
+    """Sync of a talking-face video: the landmark model (:mod:`a2v.metrics.av_sync`) and loudness.
 
     video_path: the video to judge (landmarks are detected on ITS frames).
     audio: None = the video's own audio track; a file path; or (float32 (S,), sr) samples.
-    Returns {"sync_corr", "sync_lag_frames", "sync_lag_s", "fps", "n_frames", "n_face_frames",
-    "mean_opening"}. Raises InputError when the video has no audio (and none is given) or no
+    av_model: an :class:`a2v.metrics.av_sync.AVSyncModel` (default: the packaged GRID model).
+    Returns {"av_sync_conf", "av_sync_corr", "av_offset_frames", "av_offset_s", "av_offset_at_edge"
+    (the measure that tells own audio from shifted or other audio, see :func:`a2v.metrics.av_sync.av_sync`),
+    "sync_corr", "sync_lag_frames", "sync_lag_s", "sync_lag_at_edge" (loudness correlation: weak,
+    kept for comparison), "fps", "n_frames", "n_face_frames", "mean_opening"}.
+    Raises InputError when the video has no audio (and none is given), silent audio, or no
     frame with a face.
     """
-    from a2v.audio import load_audio
+    from a2v.audio import is_silent, load_audio
+    from a2v.metrics.av_sync import AVSyncModel, av_sync
 
+    model = av_model if av_model is not None else AVSyncModel.load()
+    if isinstance(audio, tuple):
+        wav, sr = np.asarray(audio[0], np.float32), int(audio[1])
+    else:
+        sr = 16000
+        wav = load_audio(video_path if audio is None else audio, sr=sr)
+    if is_silent(wav, sr=sr):
+        raise InputError(f"the audio of {audio if isinstance(audio, str | Path) else video_path} is silent: "
+                         "no speech to measure lip sync against")
     lm, fps = video_landmarks(
         video_path,
         detector=detector,
@@ -144,11 +159,6 @@ def measure_video_sync(
         device=device,
         progress=progress,
     )
-    if isinstance(audio, tuple):
-        wav, sr = np.asarray(audio[0], np.float32), int(audio[1])
-    else:
-        sr = 16000
-        wav = load_audio(video_path if audio is None else audio, sr=sr)
     n = len(lm)
     has = ~np.isnan(lm[:, 0, 0])
     if not has.any():
@@ -157,9 +167,11 @@ def measure_video_sync(
     env = loudness_envelope(wav, sr, fps, n)  # (F,)
     corr, lag = sync_correlation(opening, env, max_lag_frames)
     return {
+        **av_sync(lm, wav, sr, fps, model),
         "sync_corr": corr,
         "sync_lag_frames": lag,
         "sync_lag_s": lag / fps,
+        "sync_lag_at_edge": bool(max_lag_frames > 0 and abs(lag) == max_lag_frames),
         "fps": fps,
         "n_frames": n,
         "n_face_frames": int(has.sum()),

@@ -39,8 +39,9 @@ class VideoWriter:
     Args:
         path: output file; .mp4, .mov, .m4v or .mkv.
         fps: frame rate in frames/s (may be fractional, e.g. 29.97).
-        audio: optional float32 (S,) mono waveform in [-1, 1] at ``audio_sr`` Hz; it is
-            trimmed or zero-padded to the video duration (frames / fps) and muxed as AAC.
+        audio: optional float32 waveform in [-1, 1] at ``audio_sr`` Hz, mono (S,) or
+            mono/stereo (C,S) with C in {1, 2}; it is trimmed or zero-padded to the video
+            duration (frames / fps) and muxed as AAC with its channels and rate.
         audio_sr: sample rate of ``audio`` in Hz.
         crf: x264 constant rate factor (0 lossless .. 51 worst; 18 is visually lossless).
         preset: x264 speed preset ("ultrafast" .. "veryslow").
@@ -65,7 +66,7 @@ class VideoWriter:
             raise ValueError(f"fps must be > 0, got {fps}")
         self.rate = Fraction(fps).limit_denominator(1001 * 1000)
         self.fps = float(fps)
-        self.audio = _mono_audio(audio) if audio is not None else None
+        self.audio = _audio_array(audio) if audio is not None else None
         self.audio_sr = int(audio_sr)
         self.crf = int(crf)
         self.preset = preset
@@ -195,7 +196,7 @@ def mux_audio(
     else:
         if audio_sr is None:
             raise ValueError("audio_sr (Hz) is required when audio is an array")
-        wav, sr = _mono_audio(audio), int(audio_sr)
+        wav, sr = _audio_array(audio), int(audio_sr)
     info = probe(vpath)
     if info.codec in COPY_CODECS:
         try:
@@ -227,11 +228,16 @@ def _remux(vpath: Path, wav: np.ndarray, sr: int, out: Path, duration_s: float) 
             raise _CopyFailed(str(e)) from e
 
 
+_LAYOUTS = {1: "mono", 2: "stereo"}
+
+
 class _AudioTrack:
-    """Encode a float32 (S,) mono waveform as AAC in step with the video, padded/trimmed at the end."""
+    """Encode a float32 (S,) mono or (C,S) waveform as AAC in step with the video, padded/trimmed at the end."""
 
     def __init__(self, container: av.container.OutputContainer, wav: np.ndarray, sr: int) -> None:
-        self.stream = container.add_stream("aac", rate=sr, layout="mono", bit_rate=AUDIO_BITRATE)
+        wav = wav[None] if wav.ndim == 1 else wav  # (S,)->(1,S); (C,S) kept
+        self.layout = _LAYOUTS[wav.shape[0]]
+        self.stream = container.add_stream("aac", rate=sr, layout=self.layout, bit_rate=AUDIO_BITRATE * wav.shape[0])
         self.container, self.wav, self.sr = container, wav, sr
         self.pos = 0  # samples encoded so far
 
@@ -240,12 +246,12 @@ class _AudioTrack:
         stop = int(round(float(t_s) * self.sr))
         if stop <= self.pos:
             return
-        chunk = self.wav[self.pos : stop]
-        if len(chunk) < stop - self.pos:
-            chunk = np.pad(chunk, (0, stop - self.pos - len(chunk)))  # (s,) -> (stop-pos,)
+        chunk = self.wav[:, self.pos : stop]  # (C,s)
+        if chunk.shape[1] < stop - self.pos:
+            chunk = np.pad(chunk, ((0, 0), (0, stop - self.pos - chunk.shape[1])))  # (C,s) -> (C,stop-pos)
         frame = av.AudioFrame.from_ndarray(
-            chunk[None].astype(np.float32), format="fltp", layout="mono"
-        )  # (1,s)
+            np.ascontiguousarray(chunk, np.float32), format="fltp", layout=self.layout
+        )  # (C,s)
         frame.sample_rate = self.sr
         frame.pts = self.pos
         frame.time_base = Fraction(1, self.sr)
@@ -268,6 +274,18 @@ def _mono_audio(audio: np.ndarray) -> np.ndarray:
     if not np.issubdtype(wav.dtype, np.floating):
         raise ValueError(f"audio must be float in [-1, 1], got {wav.dtype}")
     return wav.astype(np.float32, copy=False)
+
+
+def _audio_array(audio: np.ndarray) -> np.ndarray:
+    """Check a waveform: float (S,) mono or (C,S) with C in {1, 2} -> float32, same shape."""
+    wav = np.asarray(audio)
+    if wav.ndim == 2 and wav.shape[0] in _LAYOUTS:
+        if not np.issubdtype(wav.dtype, np.floating):
+            raise ValueError(f"audio must be float in [-1, 1], got {wav.dtype}")
+        return wav.astype(np.float32, copy=False)
+    if wav.ndim == 2:
+        raise ValueError(f"audio must be mono (S,) or (C,S) with 1 or 2 channels, got shape {wav.shape}; downmix first")
+    return _mono_audio(wav)
 
 
 class _CopyFailed(Exception):

@@ -41,6 +41,8 @@ def test_demo_writes_video_report_and_pictures(tmp_path):
     # 0.5 is the mean of real GRID speakers measured the same way (see test_driven_sync.py).
     assert m["sync_corr"] > 0.5
     assert m["sync_corr"] - m["shuffled_audio_corr"] > 0.25
+    assert m["av_sync_conf"] > m["av_sync_conf_audio_shifted_0.5s"] + 0.1  # landmark measure: own audio first
+    assert abs(m["av_offset_frames"]) <= 2
     sheet = load_image(tmp_path / "demo_frames.png")
     plot = load_image(tmp_path / "demo_sync.png")
     assert sheet.shape[1] > sheet.shape[0] and plot.shape == (260, 800, 3)

@@ -70,7 +70,9 @@ def test_background_stays_and_mouth_moves(photo_run, photo):
     assert bg < 4.0  # only H.264 noise away from the face
     mouth = frames[:, 130:170, 195:255].astype(np.float32).std(axis=0).mean()  # motion over time
     forehead = frames[:, 70:100, 195:255].astype(np.float32).std(axis=0).mean()
-    assert mouth > 3 * forehead and mouth > 2.0
+    # forehead ~3.0 (blink of the upper lids); mouth 8.5 (10.0 with the former flat dark interior: teeth and
+    # tongue are closer to the photo's own smile with teeth, so the change over time is a little smaller)
+    assert mouth > 2.5 * forehead and mouth > 2.0
 
 
 def test_several_faces_animate_the_largest(tmp_path, photo, speech, detector):

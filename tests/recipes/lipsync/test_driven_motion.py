@@ -79,3 +79,16 @@ def test_blinks_close_the_eyes_and_follow_rate():
     assert np.linalg.norm(out[1, 41] - out[1, 37]) < 0.15 * open_eye
     short, n0 = blink_track(10, 25.0, np.random.default_rng(0))
     assert n0 == 0 and not short.any()
+
+
+def test_corners_follow_the_opening_instead_of_keeping_a_smile():
+    tpl = template()
+    tpl[[48, 54, 60, 64], 1] -= 8  # smiling photo: corners 8 px above the lip line
+    out = drive_landmarks(tpl, np.array([0.0, 1.0]), np.zeros(2))
+    mid_open = out[1, [61, 62, 63, 65, 66, 67], 1].mean()  # middle of the opened lips
+    lift_open = mid_open - out[1, [48, 54], 1].mean()  # how far the corners sit above it
+    lift_shut = tpl[[61, 62, 63], 1].mean() - tpl[[48, 54], 1].mean()  # 8 px in the template
+    assert lift_shut == pytest.approx(8.0)
+    assert lift_open < 0.4 * lift_shut  # the smile does not stay on a wide-open mouth
+    np.testing.assert_allclose(out[0, [48, 54]], tpl[[48, 54]], atol=1e-4)  # closed: the photo's own corners
+    assert out[1, 54, 0] - out[1, 48, 0] < 0.95 * (tpl[54, 0] - tpl[48, 0])  # corners move in as the jaw drops

@@ -22,8 +22,9 @@ def test_train_then_evaluate_prints_table1(tmp_path, capsys):
     capsys.readouterr()
     assert main(["lipsync", "evaluate", str(run), "-o", str(tmp_path / "eval")]) == 0
     out = capsys.readouterr()
-    table = (out.out + out.err).lower()
+    table = out.err.lower()
     assert "| model | mse | mae | inter-frame mse |" in table and "tcn" in table and "lstm" in table
+    assert {"tcn", "lstm", "mean_mouth"} <= set(json.loads(out.out)["table1"])  # stdout: one JSON object
 
 
 def test_bad_options_are_one_line_errors(tmp_path, capsys):

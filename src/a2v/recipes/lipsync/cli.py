@@ -22,6 +22,9 @@ app = typer.Typer(
 
 PresetOpt = Annotated[str, typer.Option("--preset", help="Config preset when no --config: paper or tiny.")]
 DeviceOpt = Annotated[str, typer.Option("--device", help="cpu, cuda, cuda:1 or auto.")]
+ReportOpt = Annotated[Path | None, typer.Option("--report", help="Write the JSON report here instead of stdout.")]
+DetectorOpt = Annotated[str, typer.Option("--detector", help="Face detector: mtcnn, dlib, dlib_cnn or mediapipe.")]
+ProgressOpt = Annotated[bool, typer.Option("--progress/--no-progress", help="Show progress bars (on stderr).")]
 
 
 def _config(config: Path | None, sets: list[str] | None, preset: str):  # noqa: ANN202 - LipSyncConfig
@@ -65,25 +68,42 @@ def train(
 def evaluate(
     run: Annotated[Path | None, typer.Argument(help="Run folder of `a2v lipsync train` (Table 1 + Fig. 5).")] = None,
     data: Annotated[Path | None, typer.Option("--data", "-d", help="Test data (default: the run's held-out items).")] = None,
-    out: Annotated[Path | None, typer.Option("--out", "-o", help="Where to write the tables and plots.")] = None,
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Where to write the tables and plots (or sync.json).")] = None,
     video: Annotated[Path | None, typer.Option("--video", help="Measure sync on a generated video instead.")] = None,
-    audio: Annotated[Path | None, typer.Option("--audio", help="Speech for --video (default: its own audio track).")] = None,
+    audio: Annotated[Path | None, typer.Option("--audio", "-a", help="Speech for --video (default: its own audio track).")] = None,
     reference: Annotated[Path | None, typer.Option("--reference", help="Ground-truth video measured the same way.")] = None,
     syncnet: Annotated[Path | None, typer.Option("--syncnet", help="SyncNet weights (syncnet_v2.model): adds LSE-C/LSE-D.")] = None,
+    report: ReportOpt = None,
+    progress: ProgressOpt = True,
+    detector: DetectorOpt = "mtcnn",
+    device: DeviceOpt = "auto",
 ) -> None:
-    """Stage 1 error table (MSE, MAE, inter-frame MSE), or audio-mouth sync of a video.
+    """Stage 1 error table (MSE, MAE, inter-frame MSE), or audio-mouth sync of a video (JSON on stdout).
 
     Example: a2v lipsync evaluate runs/lipsync     |     a2v lipsync evaluate --video out.mp4 --reference real.mp4
     """
     if video is None and run is None:
         raise InputError("give a run folder (stage 1 table) or --video out.mp4 (sync measurement)")
     if video is not None:
-        import json
+        from a2v.recipes.lipsync.inputs import check_video_input, load_speech
 
+        videos = {"model": check_video_input(video, "--video")}
+        if reference is not None:
+            videos["ground truth"] = check_video_input(reference, "--reference")
+        if report is not None:
+            _check_report_path(report)
+        if syncnet is not None:
+            from a2v.errors import require_file
+
+            require_file(syncnet, "SyncNet weights")
+        speech = {name: load_speech(audio if audio is not None else path, "audio of " + name)
+                  for name, path in videos.items()}  # missing track, truncated or silent audio: stop here
         from a2v.metrics.sync import measure_video_sync
 
-        videos = {"model": video} if reference is None else {"model": video, "ground truth": reference}
-        rows = {name: measure_video_sync(path, audio) for name, path in videos.items()}
+        dev = resolve_device(device)
+        rows = {name: measure_video_sync(path, (speech[name].mono, 16000), detector=detector, device=dev,
+                                         progress=progress)
+                for name, path in videos.items()}
         if syncnet is not None:
             from a2v.metrics.syncnet import load_syncnet, lse_scores
 
@@ -92,18 +112,21 @@ def evaluate(
                 rows[name].update(lse_scores(path, net, audio=audio))
         for name, r in rows.items():
             lse = f", LSE-C {r['lse_c']:.2f}, LSE-D {r['lse_d']:.2f}" if "lse_c" in r else ""
-            console.print(f"{name}: sync correlation {r['sync_corr']:+.3f} at lag {r['sync_lag_frames']} frames{lse}")
+            edge = " (at the edge of the search: the true offset may be larger)" if r["av_offset_at_edge"] else ""
+            console.print(f"{name}: sync confidence {r['av_sync_conf']:.3f}, offset {r['av_offset_frames']:+d} "
+                          f"frames{edge}{lse}", soft_wrap=True)
         if out is not None:
             from a2v.io import write_json_atomic
 
             write_json_atomic(out / "sync.json" if out.suffix != ".json" else out, rows)
-        else:
-            print(json.dumps(rows, indent=2, default=str))
+        _emit(rows, report)
         return
-    from a2v.recipes.lipsync.evaluate import evaluate_mouth, format_table1
+    from a2v.recipes.lipsync.evaluate import evaluate_mouth
 
-    result = evaluate_mouth(run, data, out)
-    console.print(format_table1(result))
+    if report is not None:
+        _check_report_path(report)
+    result = evaluate_mouth(run, data, out, progress=progress)  # prints the table (stderr)
+    _emit(result, report)
 
 
 @app.command()
@@ -127,7 +150,7 @@ def fit(
 @app.command()
 def generate(
     audio: Annotated[Path, typer.Option("--audio", "-a", help="Speech (wav/flac/mp3/ogg/m4a or a video's audio).")],
-    output: Annotated[Path, typer.Option("--output", "-o", help="mp4 to write.")] = Path("out.mp4"),
+    output: Annotated[Path, typer.Option("--output", "-o", help="Video to write: .mp4, .mov, .m4v or .mkv.")] = Path("out.mp4"),
     model: Annotated[Path | None, typer.Option("--model", "-m", help="Pipeline folder from `a2v lipsync fit`.")] = None,
     face: Annotated[Path | None, typer.Option("--face", "-f", help="Face photo or clip (no-training path).")] = None,
     template: Annotated[Path | None, typer.Option("--template", "-t", help="Template clip for --model.")] = None,
@@ -137,33 +160,92 @@ def generate(
     blink: Annotated[bool, typer.Option("--blink/--no-blink", help="Natural blinks (no-training path).")] = True,
     seed: Annotated[int, typer.Option(help="Random seed (blinks).")] = 0,
     fps: Annotated[float, typer.Option(help="Output frame rate for a photo (no-training path).")] = 25.0,
-    language: Annotated[str, typer.Option(help="Speech language; phoneme timing is English only.")] = "en",
-    detector: Annotated[str, typer.Option(help="Face detector: mtcnn, dlib, dlib_cnn or mediapipe.")] = "mtcnn",
-    progress: Annotated[bool, typer.Option("--progress/--no-progress", help="Show a progress bar.")] = True,
+    language: Annotated[str, typer.Option(help="Speech language: auto (detect), en, zh, es, de, ... or other; "
+                                                "phoneme timing is English only.")] = "auto",
+    detector: DetectorOpt = "mtcnn",
+    report: ReportOpt = None,
+    progress: ProgressOpt = True,
     device: DeviceOpt = "auto",
 ) -> None:
     """Talking-face video from speech: with a fitted --model, or from any --face photo/clip with no training.
 
+    The report is printed to stdout as one JSON object (or written to --report FILE.json).
     Example: a2v lipsync generate --face photo.jpg --audio speech.wav -o out.mp4
     """
-    import json
+    from a2v.errors import require_file
+    from a2v.recipes.lipsync.driven.params import MODES, check_language
+    from a2v.recipes.lipsync.inputs import check_output_video, load_speech
 
-    if mode not in ("auto", "phoneme", "envelope"):
+    if mode not in MODES:
         raise InputError(f"--mode must be auto, phoneme or envelope, not '{mode}'")
+    language = check_language(language)
+    if model is None and face is None:
+        raise InputError("give --face photo.jpg (no-training path) or --model DIR (a fitted person)")
+    output = check_output_video(output)
+    if report is not None:
+        _check_report_path(report)
+    if model is not None and not (model / "pipeline.json").is_file():
+        raise InputError(f"--model {model} is not a fitted pipeline folder (no pipeline.json); "
+                         "make one with 'a2v lipsync fit'")
+    for path, what in ((face, "--face"), (template, "--template")):
+        if path is not None:
+            require_file(path, what)
+    speech = load_speech(audio, "--audio file")  # missing, truncated or silent: stop before any model loads
     if model is None:
-        if face is None:
-            raise InputError("give --face photo.jpg (no-training path) or --model DIR (a fitted person)")
         from a2v.recipes.lipsync.driven.generate import generate_driven
 
-        report = generate_driven(
-            face, audio, output, transcript=transcript, fps=fps, mode=mode, motion_scale=motion_scale, blink=blink,
+        result = generate_driven(
+            face, speech, output, transcript=transcript, fps=fps, mode=mode, motion_scale=motion_scale, blink=blink,
             seed=seed, device=resolve_device(device), progress=progress, language=language, detector=detector,
         )
     else:
-        from a2v.audio import load_audio
         from a2v.recipes.lipsync.pipeline import LipSyncPipeline
 
         pipe = LipSyncPipeline.from_pretrained(model, device=resolve_device(device))
-        report = pipe.generate(load_audio(audio, sr=16000), output, template=template or face, progress=progress)
-    console.print(f"wrote {output}")
-    console.print(json.dumps(report, indent=1, default=str)[:2000])
+        result = pipe.generate(speech.mono, output, template=template or face, progress=progress,
+                               mux_audio=(speech.native, speech.sr))
+    console.print(f"wrote {output}", soft_wrap=True)
+    _emit(result, report)
+
+
+def _check_report_path(path: Path) -> None:
+    if path.suffix.lower() != ".json":
+        raise InputError(f"--report {path} must end in .json")
+    if not path.parent.is_dir():
+        raise InputError(f"--report folder {path.parent} does not exist; create it first")
+
+
+def _emit(result: dict, report: Path | None) -> None:
+    """The report as one JSON object: to ``report`` (atomic) or raw to stdout (never line-wrapped)."""
+    import json
+    import sys
+
+    result = _plain(result)
+    if report is not None:
+        from a2v.io import write_json_atomic
+
+        write_json_atomic(report, result)
+        console.print(f"report: {report}", soft_wrap=True)
+    else:
+        sys.stdout.write(json.dumps(result, allow_nan=False) + "\n")
+        sys.stdout.flush()
+
+
+def _plain(x):  # noqa: ANN001, ANN202 - JSON-ready copy: numpy scalars/arrays to Python, NaN/Inf to null
+    import math
+
+    import numpy as np
+
+    if isinstance(x, dict):
+        return {str(k): _plain(v) for k, v in x.items()}
+    if isinstance(x, list | tuple):
+        return [_plain(v) for v in x]
+    if isinstance(x, np.ndarray):
+        return _plain(x.tolist())
+    if isinstance(x, np.generic):
+        x = x.item()
+    if isinstance(x, float) and not math.isfinite(x):
+        return None
+    if x is None or isinstance(x, bool | int | float | str):
+        return x
+    return str(x)

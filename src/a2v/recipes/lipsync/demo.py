@@ -113,7 +113,12 @@ def run_demo(
         opening = mouth_opening(lm)  # (F,)
         loud = loudness_envelope(wav, SR, fps, len(opening))  # (F,)
         corr, lag = sync_correlation(opening, loud, max_lag_frames=5)
+        from a2v.metrics.av_sync import av_sync, shift_audio
+
+        av = av_sync(lm, wav, SR, fps)  # landmark sync measure (GRID-fitted model)
         report["measured"] = {
+            **{k: (round(v, 3) if isinstance(v, float) else v) for k, v in av.items()},
+            "av_sync_conf_audio_shifted_0.5s": round(av_sync(lm, shift_audio(wav, SR, 0.5), SR, fps)["av_sync_conf"], 3),
             "sync_corr": round(corr, 3),
             "sync_lag_frames": lag,
             "shuffled_audio_corr": round(shuffled_baseline(opening, loud, 5), 3),
@@ -136,6 +141,7 @@ def run_demo(
     console.print(
         f"demo: {video} ({report['frames']} frames, {report['duration_s']:.1f} s, mode {report['mode']}, "
         f"{report['blinks']} blinks) in {report['seconds']['demo_total_s']:.0f} s"
-        + (f"; lip sync r={m['sync_corr']:.2f} (shuffled audio {m['shuffled_audio_corr']:.2f})" if m else "")
+        + (f"; sync confidence {m['av_sync_conf']:.2f} (audio shifted 0.5 s: {m['av_sync_conf_audio_shifted_0.5s']:.2f}), "
+           f"loudness r={m['sync_corr']:.2f} (shuffled audio {m['shuffled_audio_corr']:.2f})" if m else "")
     )
     return report

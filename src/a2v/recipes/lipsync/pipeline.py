@@ -209,6 +209,7 @@ class LipSyncPipeline:
         template: str | Path | None = None,
         progress: bool = True,
         batch_size: int = 8,
+        mux_audio: tuple[np.ndarray, int] | None = None,
     ) -> dict:
         """Write an mp4 of the template speaking ``audio`` (paper §3.2); returns a report dict.
 
@@ -217,10 +218,11 @@ class LipSyncPipeline:
         audio muxed, ``round(S/16000*25)`` frames, the template played forward and backward when
         the speech is longer; frames without a face pass through unchanged. Frames are streamed
         (memory does not grow with the audio length beyond its (F,68,2) landmarks).
+        mux_audio: (float32 (S',) or (C,S') with C in {1, 2}, sr Hz) put on the output instead of
+        ``audio`` (the input's own rate and channels); for a file ``audio`` that is the file's.
         """
         from tqdm.auto import tqdm
 
-        from a2v.audio import load_audio
         from a2v.video import VideoWriter
 
         if self.renderer is None:
@@ -229,7 +231,15 @@ class LipSyncPipeline:
         if batch_size < 1:
             raise InputError(f"batch_size must be >= 1, got {batch_size}")
         t0 = time.perf_counter()
-        wav = np.asarray(audio, np.float32) if isinstance(audio, np.ndarray) else load_audio(audio, AUDIO_SR)
+        if isinstance(audio, np.ndarray):
+            wav = np.asarray(audio, np.float32)
+        else:  # a file: analysed at 16 kHz mono, muxed at its own rate and channels
+            from a2v.recipes.lipsync.inputs import load_speech
+
+            sp = load_speech(audio)
+            wav = sp.mono
+            mux_audio = mux_audio if mux_audio is not None else (sp.native, sp.sr)
+        out_wav, out_sr = mux_audio if mux_audio is not None else (wav, AUDIO_SR)
         fps = self.cfg.data.video_fps
         tmpl = self.template
         if template is not None:
@@ -252,7 +262,7 @@ class LipSyncPipeline:
         has_face = tmpl.has_face[idx]  # (F,)
         r = self.renderer.cfg.resolution_px
         feather = tmpl.cfg.feather_frac * r
-        with open_frames(tmpl) as frames, VideoWriter(out, fps, audio=wav, audio_sr=AUDIO_SR) as writer, \
+        with open_frames(tmpl) as frames, VideoWriter(out, fps, audio=out_wav, audio_sr=out_sr) as writer, \
                 tqdm(total=n, desc="lipsync render", unit="fr", disable=not progress) as bar:
             for b0 in range(0, n, batch_size):
                 items = range(b0, min(n, b0 + batch_size))

@@ -22,7 +22,8 @@ import numpy as np
 
 from a2v.errors import InputError, require_file
 from a2v.recipes.lipsync.driven.motion import MotionConfig, blink_track, drive_landmarks, face_axes, inner_gap
-from a2v.recipes.lipsync.driven.params import Mode, mouth_parameters
+from a2v.recipes.lipsync.driven.params import Mode, check_language, mouth_parameters
+from a2v.recipes.lipsync.inputs import Speech, check_output_video, load_speech
 
 SR = 16000  # Hz, working audio rate
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
@@ -33,30 +34,30 @@ CROP_MARGIN = 0.45  # margin around the landmark box of the warped square (fract
 MAX_CLIP_FRAMES = 4500  # a face clip shorter than the audio is held in memory to ping-pong (3 min at 25 fps)
 
 
-def _load_audio(audio: str | Path | tuple[np.ndarray, int], fps: float) -> np.ndarray:
-    """Audio input -> float32 (S,) at 16 kHz; InputError for empty, too short or silent audio."""
-    from a2v.audio import is_silent, load_audio, resample
+def _load_audio(audio: str | Path | tuple[np.ndarray, int] | Speech, fps: float) -> Speech:
+    """Audio input -> :class:`Speech` (16 kHz mono + the input's own rate and channels);
+    InputError for empty, truncated, too short or silent audio."""
+    from a2v.audio import is_silent, resample
 
-    if isinstance(audio, tuple):
+    if isinstance(audio, Speech):
+        sp = audio
+    elif isinstance(audio, tuple):
         wav, sr = np.asarray(audio[0], np.float32), int(audio[1])
         if wav.ndim != 1:
             raise InputError(f"audio samples must be mono (S,), got shape {wav.shape}")
         if wav.size == 0:
             raise InputError("audio has 0 samples (0-s audio); give a recording with speech")
-        wav = resample(wav, sr, SR) if sr != SR else wav  # (S,)->(S16,)
-        name = "the audio samples"
+        mono = resample(wav, sr, SR) if sr != SR else wav  # (S,)->(S16,)
+        if is_silent(mono, sr=SR):
+            raise InputError("the audio samples are silent (no 25 ms window above -60 dBFS): nothing to lip-sync")
+        sp = Speech(np.clip(mono, -1, 1).astype(np.float32), np.clip(wav, -1, 1)[None], sr, "the audio samples")
     else:
-        wav = load_audio(audio, sr=SR)  # raises InputError for 0-length files
-        name = str(audio)
-    if wav.size < SR / fps:
+        sp = load_speech(audio)
+    if sp.mono.size < SR / fps:
         raise InputError(
-            f"{name} is shorter than one video frame ({wav.size / SR * 1000:.0f} ms); give longer speech"
+            f"{sp.source} is shorter than one video frame ({sp.mono.size / SR * 1000:.0f} ms); give longer speech"
         )
-    if is_silent(wav, sr=SR):
-        raise InputError(
-            f"{name} is silent (no 25 ms window above -60 dBFS): nothing to lip-sync; check the file"
-        )
-    return np.clip(wav, -1.0, 1.0).astype(np.float32)
+    return sp
 
 
 def _is_image(path: Path) -> bool:
@@ -156,7 +157,7 @@ def _pad(frames, n: int) -> Iterator[np.ndarray]:
 
 def generate_driven(
     face: str | Path,
-    audio: str | Path | tuple[np.ndarray, int],
+    audio: str | Path | tuple[np.ndarray, int] | Speech,
     out: str | Path,
     *,
     transcript: str | None = None,
@@ -167,15 +168,17 @@ def generate_driven(
     seed: int = 0,
     device: str = "cpu",
     progress: bool = True,
-    language: str = "en",
+    language: str = "auto",
     detector: str | object = "mtcnn",
 ) -> dict:
     """Animate a face photo or clip with speech; writes an H.264 mp4 (with the audio) to ``out``.
 
-    face: photo (jpg/png/...) or video path. audio: file path (any format load_audio reads) or
-    (float32 (S,) in [-1, 1], sr Hz). transcript: optional English text of the speech (forced
-    alignment). fps: output frame rate. mode: "auto" | "phoneme" | "envelope" (see
-    :mod:`.params`); language: "en" or another code (non-English "auto" uses the envelope).
+    face: photo (jpg/png/...) or video path. audio: file path (any format load_audio reads; the
+    output keeps its sample rate and mono/stereo channels), (float32 (S,) in [-1, 1], sr Hz), or
+    a :class:`~a2v.recipes.lipsync.inputs.Speech`. transcript: optional English text of the
+    speech (forced alignment). fps: output frame rate. mode: "auto" | "phoneme" | "envelope" (see
+    :mod:`.params`); language: one of :data:`~a2v.recipes.lipsync.driven.params.LANGUAGES`
+    ("auto" = detect whether English phones fit; another code than "en" uses the envelope).
     blink: add spontaneous blinks (seeded by ``seed``). motion_scale: mouth motion gain.
     device: for face detection (MTCNN). detector: a name for :func:`a2v.face.make_detector`
     ("mtcnn", "dlib_hog", ...) or a detector object. Returns a report dict (JSON-ready).
@@ -192,10 +195,12 @@ def generate_driven(
     t0 = time.perf_counter()
     times: dict[str, float] = {}
     face_path = require_file(face, "face photo or video")
-    out = Path(out)
+    out = check_output_video(out)
+    language = check_language(language)
     if not fps > 0:
         raise InputError(f"fps must be > 0, got {fps}")
-    wav = _load_audio(audio, fps)  # (S,) 16 kHz; bad audio fails before any model loads
+    speech = _load_audio(audio, fps)  # bad audio fails before any model loads
+    wav = speech.mono  # (S,) 16 kHz
     n = num_video_frames(wav.size, SR, fps)
     report: dict = {
         "face": str(face_path),
@@ -203,9 +208,15 @@ def generate_driven(
         "fps": fps,
         "frames": n,
         "duration_s": n / fps,
+        "audio_sr": speech.sr,
+        "audio_channels": int(speech.native.shape[0]),
     }
     is_photo = _is_image(face_path)
     img = _load_photo(face_path, report, load_image) if is_photo else None  # (H,W,3)
+    if not is_photo:
+        from a2v.recipes.lipsync.inputs import check_video_input
+
+        check_video_input(face_path, "face clip")  # undecodable clip: fail before the detector loads
 
     det = make_detector(detector, device=device, min_size_px=20) if isinstance(detector, str) else detector
     landmarker = DlibLandmarker()
@@ -286,12 +297,15 @@ def generate_driven(
                 yield r.render(frame, drv_all[f], 0.04 * r.face.shape[0])
 
     t2 = time.perf_counter()
-    with VideoWriter(out, fps=fps, audio=wav, audio_sr=SR, crf=20, preset="veryfast") as writer:
+    with VideoWriter(out, fps=fps, audio=speech.native, audio_sr=speech.sr, crf=20, preset="veryfast") as writer:
         for frame in make_frames():
             writer.write(frame)
     times["render_s"] = time.perf_counter() - t2
     opening = mouth_opening(drv_all)  # (F,) of the driven landmarks
     corr, lag = sync_correlation(opening, loudness_envelope(wav, SR, fps, n), 5)
+    from a2v.metrics.av_sync import av_sync
+
+    av = av_sync(drv_all, wav, SR, fps)  # landmark sync measure on the driven landmarks
     times["total_s"] = time.perf_counter() - t0
     report.update(
         pinfo,
@@ -300,6 +314,8 @@ def generate_driven(
         seed=seed,
         driven_sync_corr=None if not np.isfinite(corr) else round(corr, 3),
         driven_sync_lag_frames=lag,
+        driven_av_sync_conf=None if not np.isfinite(av["av_sync_conf"]) else round(av["av_sync_conf"], 3),
+        driven_av_offset_frames=av["av_offset_frames"],
         seconds={k: round(v, 2) for k, v in times.items()},
     )
     return report

@@ -1,10 +1,12 @@
-"""Paint the inside of a mouth opened by the warp: dark oral cavity with upper and lower teeth.
+"""Paint the inside of a mouth opened by the warp: dark oral cavity, upper and lower teeth, tongue.
 
 A warp can only stretch the pixels it has: opening a closed mouth would stretch the lip line.
 Where the driven inner-lip gap exceeds the template's, the inner-lip polygon is filled with a
-cavity colour (the template's lip colour, darkened towards the middle) and a band of teeth under
-the upper lip, blended in as the extra opening grows and softened by a small
-blur so edges match the photo's sharpness.
+cavity colour (the template's lip colour, darkened towards the middle), the tongue (an ellipse
+resting on the floor of the mouth, lip-coloured, lit from the front so its tip is brighter than
+its back), a narrow band of lower teeth above the lower lip (partly hidden by it, so shaded) and
+a band of upper teeth under the upper lip; all blended in as the extra opening grows and softened
+by a small blur so edges match the photo's sharpness.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import numpy as np
 _SHIFT = 4  # fillPoly sub-pixel bits
 INNER = np.arange(60, 68)  # inner-lip ring: 60 corner, 61-63 upper, 64 corner, 65-67 lower
 UPPER_INNER = np.array([60, 61, 62, 63, 64])
+LOWER_INNER = np.array([60, 67, 66, 65, 64])
 
 
 @dataclass(frozen=True)
@@ -25,6 +28,7 @@ class MouthColors:
 
     cavity: np.ndarray
     teeth: np.ndarray
+    tongue: np.ndarray | None = None  # default: the cavity colour lifted towards the lip colour
 
     @staticmethod
     def from_face(image: np.ndarray, lm: np.ndarray) -> MouthColors:
@@ -50,7 +54,7 @@ class MouthColors:
         if len(px) >= 8 and gap > 0.05 * iod:
             lum = px.mean(1)  # (P,)
             teeth = px[lum >= np.median(lum)].mean(0)
-        return MouthColors(cavity=lip * 0.3, teeth=teeth)
+        return MouthColors(cavity=lip * 0.3, teeth=teeth, tongue=lip * 0.72)
 
 
 def _fix(pts: np.ndarray) -> np.ndarray:
@@ -100,14 +104,35 @@ def paint_mouth(
     )
     sigma = max(0.5, 0.02 * iod_px)
     cav = cv2.GaussianBlur(cav, (0, 0), sigma)  # (h,w) soft edge
-    teeth = cv2.GaussianBlur(teeth, (0, 0), sigma) * cav  # (h,w) teeth inside the cavity only
-    # cavity darker towards its centre: distance below the upper lip, relative to the gap
     ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)  # (h,w) each
+    right = np.array([down[1], -down[0]])  # (2,) along the lips
+    half_w = max(0.5 * float(np.linalg.norm(p[64] - p[60])), 1.0)
+    across = np.abs((np.stack([xs + 0.5, ys + 0.5], -1) - 0.5 * (p[60] + p[64])) @ right) / half_w  # (h,w) 0 centre, 1 corner
+    recede = np.clip(1.0 - across**2, 0.0, 1.0) ** 0.5  # (h,w) teeth fade into the dark towards the corners
+    teeth = cv2.GaussianBlur(teeth, (0, 0), sigma) * cav * recede  # (h,w) teeth inside the cavity only
     depth = ((np.stack([xs + 0.5, ys + 0.5], -1) - p[62]) @ down) / max(
         gap, 1.0
     )  # (h,w) 0 at upper lip, 1 at lower
     shade = (1.0 - 0.45 * np.clip(np.sin(np.pi * np.clip(depth, 0, 1)), 0, 1))[..., None]  # (h,w,1)
     inside = colors.cavity[None, None, :] * shade  # (h,w,3)
+    # tongue: ellipse on the floor of the mouth, brighter towards its front (the lower lip)
+    width = 2.0 * half_w
+    centre = p[66] - 0.2 * gap * down  # (2,)
+    tongue = np.zeros((h, w), np.float32)
+    ang = float(np.degrees(np.arctan2(right[1], right[0])))
+    axes = (max(1, round(0.36 * width * (1 << _SHIFT))), max(1, round(0.32 * gap * (1 << _SHIFT))))
+    cv2.ellipse(tongue, _fix(centre[None])[0].tolist(), axes, ang, 0, 360, 1.0, -1, cv2.LINE_AA, _SHIFT)
+    tongue = cv2.GaussianBlur(tongue, (0, 0), sigma) * cav  # (h,w)
+    lit = np.clip(0.55 + 0.45 * (depth - 0.5) / 0.5, 0.55, 1.0)[..., None]  # (h,w,1) front brighter
+    t_col = colors.tongue if colors.tongue is not None else 0.5 * (colors.cavity / 0.3 + colors.cavity)
+    inside = inside * (1 - tongue[..., None]) + (t_col * lit) * tongue[..., None]
+    # lower teeth: a narrow band above the lower lip, in the lip's shadow
+    lower = p[LOWER_INNER]
+    low_h = min(0.18 * gap, 0.06 * iod_px)  # visible lower teeth height, px
+    lteeth = np.zeros((h, w), np.float32)
+    cv2.fillPoly(lteeth, [_fix(np.concatenate([lower, lower[::-1] - low_h * down]))], 1.0, cv2.LINE_AA, shift=_SHIFT)
+    lteeth = cv2.GaussianBlur(lteeth, (0, 0), sigma) * cav * recede  # (h,w)
+    inside = inside * (1 - lteeth[..., None]) + (0.8 * colors.teeth) * lteeth[..., None]
     inside = inside * (1 - teeth[..., None]) + colors.teeth * teeth[..., None]
     a = (alpha * cav)[..., None]  # (h,w,1)
     out = image.copy()

@@ -41,6 +41,10 @@ class MotionConfig:
     jaw_follow: chin drop per unit lower-lip drop (the lips also open by themselves).
     spread_frac: relative mouth-width change at ``spread = +-1``.
     blink_close_frac: fraction of the eye opening closed at the bottom of a blink.
+    corner_relax: at full opening, the fraction by which the corners move from their template
+        height (e.g. raised in a smile) to the middle of the opened lips: a dropping jaw pulls
+        the corners down and in, a held smile on a wide-open mouth looks pasted on (ours).
+    corner_narrow_frac: relative mouth-width loss at full opening (the corners move in, ours).
     """
 
     max_gap_iod: float = 0.4
@@ -49,6 +53,8 @@ class MotionConfig:
     jaw_follow: float = 0.75
     spread_frac: float = 0.1
     blink_close_frac: float = 0.9
+    corner_relax: float = 0.7
+    corner_narrow_frac: float = 0.08
 
 
 def face_axes(lm: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
@@ -119,6 +125,10 @@ def drive_landmarks(
         )  # (13,) 0 at mouth level, 1 at chin
         dv[JAW] = cfg.jaw_follow * (1 - cfg.upper_lip_share) * max(delta, -0.5 * g0) * w_jaw
         du[MOUTH] = pu[MOUTH] * cfg.spread_frac * float(np.clip(spread[f], -1, 1)) * scale
+        amount = float(np.clip(target / max(cfg.max_gap_iod * iod, 1e-9), 0, 1))  # 0 closed .. 1 widest
+        mid = float((pv[INNER_PAIRS.ravel()] + dv[INNER_PAIRS.ravel()]).mean())  # middle of the opened lips
+        dv[CORNERS] += cfg.corner_relax * amount * (mid - (pv[CORNERS] + dv[CORNERS]))  # smile relaxes
+        du[CORNERS] -= cfg.corner_narrow_frac * amount * pu[CORNERS]  # corners move in
         b = float(np.clip(blink[f], 0, 1)) * cfg.blink_close_frac
         lid = p[LOWER_LIDS] - p[UPPER_LIDS]  # (4,2) upper -> lower lid
         out[f] = p + du[:, None] * ux + dv[:, None] * uy  # (68,2)

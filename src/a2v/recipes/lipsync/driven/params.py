@@ -2,7 +2,8 @@
 
 - ``"phoneme"``: PocketSphinx phone timing (forced alignment when a transcript is given, phone
   recognition otherwise) -> visemes with coarticulation (:mod:`.visemes`); English only.
-- ``"envelope"``: jaw opening from loudness (:mod:`.envelope`); any language, no shape (spread 0).
+- ``"envelope"``: one jaw opening per syllable, closed in pauses (:mod:`.syllables`); any
+  language, no lip shape (spread 0).
 - ``"auto"``: phone shapes scaled by loudness (``open = viseme * (k + (1 - k) * loudness)``) so
   emphasis shows; falls back to the envelope when PocketSphinx is missing, the language is not
   English, alignment fails, or the phone track disagrees with the loudness (correlation below
@@ -17,9 +18,25 @@ import numpy as np
 
 from a2v.errors import A2VError, InputError
 from a2v.recipes.lipsync.driven.envelope import envelope_opening
+from a2v.recipes.lipsync.driven.syllables import articulated_opening
 from a2v.recipes.lipsync.driven.visemes import viseme_tracks
 
 Mode = Literal["auto", "phoneme", "envelope"]
+MODES: tuple[str, ...] = ("auto", "phoneme", "envelope")
+# Accepted ``language`` values (CLI, server, Python): "auto" = decide from the speech whether the
+# English phone recogniser fits; "en" = English phones; any other code = the articulated envelope.
+LANGUAGES: tuple[str, ...] = (
+    "auto", "en", "zh", "yue", "ja", "ko", "es", "pt", "fr", "it", "de", "nl", "sv", "pl", "ru", "uk",
+    "tr", "ar", "fa", "hi", "bn", "vi", "th", "id", "other",
+)
+
+
+def check_language(language: str) -> str:
+    """Normalise a language value ("EN-us" -> "en", "zh_CN" -> "zh"); InputError if not in :data:`LANGUAGES`."""
+    code = str(language).strip().lower().replace("_", "-").split("-")[0]
+    if code not in LANGUAGES:
+        raise InputError(f"language '{language}' is not supported; use one of {', '.join(LANGUAGES)}")
+    return code
 MIN_AGREEMENT = 0.3  # correlation of viseme opening vs loudness opening below which "auto" distrusts phones
 LOUDNESS_FLOOR = 0.35  # share of the viseme opening kept at the quietest voiced frames in "auto"
 
@@ -46,9 +63,11 @@ def mouth_parameters(
     *,
     transcript: str | None = None,
     mode: Mode = "auto",
-    language: str = "en",
+    language: str = "auto",
 ) -> tuple[np.ndarray, np.ndarray, dict]:
     """Mouth parameters per video frame from speech.
+
+    language: one of :data:`LANGUAGES`; another than "en"/"auto" makes "auto" use the envelope.
 
     wav: float32 (S,) in [-1, 1] at ``sr`` Hz; fps: video frame rate; n_frames: F.
     Returns (open float32 (F,) in [0, 1], spread float32 (F,) in [-1, 1], info dict with
@@ -57,18 +76,16 @@ def mouth_parameters(
     """
     if mode not in ("auto", "phoneme", "envelope"):
         raise InputError(f"unknown lip-sync mode '{mode}': use auto, phoneme or envelope")
-    env = envelope_opening(wav, sr, fps, n_frames)  # (F,)
+    language = check_language(language)
+    env = envelope_opening(wav, sr, fps, n_frames)  # (F,) loudness, scales the phone shapes
+    art, nuclei = articulated_opening(wav, sr, fps, n_frames)  # (F,) one opening per syllable
     zeros = np.zeros(n_frames, np.float32)
-    info: dict = {"mode_requested": mode, "phones": 0}
+    info: dict = {"mode_requested": mode, "language": language, "phones": 0, "syllable_nuclei": nuclei,
+                  "syllables_per_s": round(nuclei / max(len(wav) / sr, 1e-9), 2)}
     if mode == "envelope":
-        return env, zeros, {**info, "mode": "envelope", "mode_reason": "requested"}
-    english = language.lower().startswith("en")
-    if mode == "auto" and not english:
-        return (
-            env,
-            zeros,
-            {**info, "mode": "envelope", "mode_reason": f"language '{language}' is not English"},
-        )
+        return art, zeros, {**info, "mode": "envelope", "mode_reason": "requested"}
+    if mode == "auto" and language not in ("en", "auto"):
+        return art, zeros, {**info, "mode": "envelope", "mode_reason": f"language '{language}' is not English"}
     try:
         segs, source = _phones(wav, sr, transcript)
     except A2VError as e:  # missing pocketsphinx, unalignable transcript, words not in the dictionary
@@ -79,9 +96,9 @@ def mouth_parameters(
                 segs, source = _phones(wav, sr, None)
                 source += f" (transcript not used: {e})"
             except A2VError as e2:
-                return env, zeros, {**info, "mode": "envelope", "mode_reason": f"phone timing failed: {e2}"}
+                return art, zeros, {**info, "mode": "envelope", "mode_reason": f"phone timing failed: {e2}"}
         else:
-            return env, zeros, {**info, "mode": "envelope", "mode_reason": f"phone timing failed: {e}"}
+            return art, zeros, {**info, "mode": "envelope", "mode_reason": f"phone timing failed: {e}"}
     vis_open, spread = viseme_tracks(segs, fps, n_frames)  # (F,), (F,)
     n_phones = sum(1 for p, _, _ in segs if p != "SIL")
     agree = _corr(vis_open, env)
@@ -94,7 +111,7 @@ def mouth_parameters(
             if n_phones == 0
             else f"phone timing disagrees with loudness (r={agree:.2f})"
         )
-        return env, zeros, {**info, "mode": "envelope", "mode_reason": f"{why}: not English or noisy speech?"}
+        return art, zeros, {**info, "mode": "envelope", "mode_reason": f"{why}: not English or noisy speech?"}
     opened = vis_open * (
         LOUDNESS_FLOOR + (1 - LOUDNESS_FLOOR) * env
     )  # (F,) shape from phones, size from loudness
@@ -104,5 +121,8 @@ def mouth_parameters(
     return (
         opened.astype(np.float32),
         spread,
-        {**info, "mode": "phoneme+envelope", "mode_reason": "English phones found"},
+        {**info, "mode": "phoneme+envelope", "mode_reason": (
+            "English phone timing (language given)" if language == "en" else
+            "English phone timing agrees with loudness; the language itself is not identified: "
+            "pass --language for non-English speech")},
     )
