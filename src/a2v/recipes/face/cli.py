@@ -17,6 +17,18 @@ app = typer.Typer(
 )
 
 
+def prepare(input: list[Path], output: Path, num_shards: int = 1, shard_index: int = -1,  # noqa: A002
+            config: Path | None = None, set_: list[str] | None = None, progress: bool = True) -> None:
+    """Talking-face clips -> audio + face crops with the face recipe's defaults (faces from 64 px; detector
+    MediaPipe where usable, else MTCNN, else dlib). Called by ``a2v prepare face``.
+
+    Example: a2v prepare face -i videos/ -o data/face --set detector=dlib
+    """
+    from a2v.recipes.face.prepare import prepare as run
+
+    run(input, output, num_shards, shard_index, config, set_, progress)
+
+
 @app.command()
 def train(
     stage: Annotated[str, typer.Option("--stage", help="encoder | decoder | sr")],
