@@ -3,7 +3,7 @@
 "Speech-to-Face Conversion Using Denoising Diffusion Probabilistic Models": a Speech2Face voice
 encoder (Oh et al. 2019) maps 6 s of speech to a face-identity embedding; a 64x64 DDPM decoder
 with classifier-free guidance turns the embedding into a face; a diffusion super-resolution model
-(Table 1) brings it to 256 or 512 px.
+(Table 1), attending to the embedding too, brings it to 512 px.
 """
 
 from __future__ import annotations
