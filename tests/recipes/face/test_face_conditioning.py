@@ -90,11 +90,3 @@ def test_tiny_decoder_overfits_faces_and_guidance_moves_toward_condition(tiny_cf
     assert own2.mean() < own_null.mean(), (own2.mean().item(), own_null.mean().item())
     assert own0.mean() < own_null.mean(), (own0.mean().item(), own_null.mean().item())
 
-    # (c) The tiny task's output is a recognisable face: dlib's detector (on pictures enlarged to 160 px,
-    # as the evaluation does) finds a face in the guided samples about as often as in the training faces.
-    from a2v.recipes.face.data import to_uint8
-    from a2v.recipes.face.evaluate import landmarks_of
-
-    _, found_true = landmarks_of(to_uint8(faces))
-    _, found_gen = landmarks_of(to_uint8(sample(2.0, c)))
-    print("faces found: training", found_true.tolist(), "generated", found_gen.tolist())
