@@ -89,4 +89,3 @@ def test_tiny_decoder_overfits_faces_and_guidance_moves_toward_condition(tiny_cf
     assert margin_null.mean() < 0.5 * margin0.mean(), (margin_null.mean().item(), margin0.mean().item())
     assert own2.mean() < own_null.mean(), (own2.mean().item(), own_null.mean().item())
     assert own0.mean() < own_null.mean(), (own0.mean().item(), own_null.mean().item())
-
