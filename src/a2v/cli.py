@@ -111,6 +111,7 @@ def _add_recipes() -> None:
 
 
 _add_recipes()
+app.add_typer(importlib.import_module("a2v.tiny_models").app, name="models")  # a2v models tiny
 
 
 def main(argv: list[str] | None = None) -> int:

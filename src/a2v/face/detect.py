@@ -183,6 +183,13 @@ class DlibDetector:
         return [self._one(f) for f in _as_frames(frames)]
 
 
+# No a2v extra installs MediaPipe: its legacy solutions API is in mediapipe <= 0.10.21 only, whose
+# Python 3.11 wheels need numpy<2 and protobuf<5; mediapipe >= 0.10.30 dropped the API.
+MEDIAPIPE_HINT = ("MediaPipe face detection needs mediapipe's legacy 'solutions' API (mediapipe<=0.10.21, which "
+                  "needs numpy<2 and protobuf<5 and so clashes with a2v's numpy 2; newer mediapipe lacks the API; "
+                  "no a2v extra installs it): use detector mtcnn or dlib")
+
+
 class MediaPipeDetector:
     """MediaPipe face detection (BlazeFace, legacy ``solutions`` API); optional package ``mediapipe``.
 
@@ -193,7 +200,10 @@ class MediaPipeDetector:
         try:
             import mediapipe as mp
         except ImportError as e:
-            raise missing_package("mediapipe", "face", "MediaPipe face detection") from e
+            raise MissingDependencyError(MEDIAPIPE_HINT) from e
+        if not hasattr(mp, "solutions"):
+            raise MissingDependencyError(f"mediapipe {getattr(mp, '__version__', '?')} has no 'solutions' API: "
+                                         + MEDIAPIPE_HINT)
         self._det = mp.solutions.face_detection.FaceDetection(
             model_selection=model_selection, min_detection_confidence=score_threshold
         )

@@ -77,23 +77,25 @@ def test_decoder_table1_block_structure_on_meta():
 
 
 def test_superres_table1_block_structure_on_meta():
-    kw = sr_kwargs(SuperResConfig())
+    kw = sr_kwargs(SuperResConfig(), 512)
+    assert kw["sample_size"] == 512
     assert kw["block_out_channels"] == (64, 128, 256, 512, 1024)
     assert kw["layers_per_block"] == (1, 1, 2, 4, 8)
-    assert kw["down_block_types"] == ("DownBlock2D",) * 4 + ("AttnDownBlock2D",)  # 256 -> 16 px
+    assert kw["down_block_types"] == ("DownBlock2D",) * 4 + ("CrossAttnDownBlock2D",)  # 512 -> 32 px
     with torch.device("meta"):
-        net = SuperResUNet(SuperResConfig())
-    attn = [m for m in net.modules() if type(m).__name__ == "Attention"]
-    assert attn and all(a.heads == 4 and a.inner_dim == 1024 for a in attn)
+        net = SuperResUNet(SuperResConfig(), 512)
     assert {g.num_groups for g in net.modules() if isinstance(g, torch.nn.GroupNorm)} == {16}
     assert len(net.unet.down_blocks[4].resnets) == 8 and len(net.unet.down_blocks[2].resnets) == 2
 
 
 def test_tiny_superres_forward(tiny_cfg):
-    net = SuperResUNet(tiny_cfg.superres)
+    net = SuperResUNet(tiny_cfg.superres, 128)
     x = torch.randn(2, 3, 32, 32)
-    out = net(x, torch.tensor([3, 50]), torch.randn(2, 3, 32, 32), torch.tensor([0, 10]))
+    emb, cond = torch.randn(2, 128), torch.randn(2, 3, 32, 32)
+    out = net(x, torch.tensor([3, 50]), cond, torch.tensor([0, 10]), emb)
     assert out.shape == (2, 3, 32, 32)
+    other = net(x, torch.tensor([3, 50]), cond, torch.tensor([0, 10]), -emb)
+    assert not torch.allclose(out, other)  # the embedding reaches the output
 
 
 def test_config_checks_dimensions():

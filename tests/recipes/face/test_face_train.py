@@ -115,11 +115,13 @@ def test_smoke_three_stages_and_generate(tmp_path, tiny_cfg):
 
     metrics_path = tmp_path / "eval.json"
     r = CliRunner().invoke(app, ["evaluate", "-m", str(model), "-d", str(data), "-o", str(metrics_path),
-                                 "--no-progress"])
+                                 "--guidance", "0,2", "--no-progress"])
     assert r.exit_code == 0, r.output
-    metrics = json.loads(metrics_path.read_text())
-    assert metrics["n"] == 2 and -1 <= metrics["identity_cosine"] <= 1
-    assert "identity_cosine_random_pair" in metrics and "n_no_face_generated" in metrics
+    rows = json.loads(metrics_path.read_text())["rows"]
+    assert [m["guidance"] for m in rows] == [0.0, 2.0]
+    for metrics in rows:
+        assert metrics["n"] == 2 and -1 <= metrics["identity_cosine"] <= 1
+        assert "identity_cosine_random_pair" in metrics and "n_no_face_generated" in metrics
 
 
 def test_missing_weights_name_the_file(tmp_path, tiny_cfg):

@@ -17,6 +17,18 @@ app = typer.Typer(
 )
 
 
+def prepare(input: list[Path], output: Path, num_shards: int = 1, shard_index: int = -1,  # noqa: A002
+            config: Path | None = None, set_: list[str] | None = None, progress: bool = True) -> None:
+    """Talking-face clips -> audio + face crops with the face recipe's defaults (faces from 64 px; detector
+    MediaPipe where usable, else MTCNN, else dlib). Called by ``a2v prepare face``.
+
+    Example: a2v prepare face -i videos/ -o data/face --set detector=dlib
+    """
+    from a2v.recipes.face.prepare import prepare as run
+
+    run(input, output, num_shards, shard_index, config, set_, progress)
+
+
 @app.command()
 def train(
     stage: Annotated[str, typer.Option("--stage", help="encoder | decoder | sr")],
@@ -81,25 +93,54 @@ def generate(
     info(f"wrote {num} face(s) to {output}")
 
 
+def parse_guidances(text: str | None) -> list[float | None]:
+    """``"0,1,2,3,4"`` -> [0.0, 1.0, 2.0, 3.0, 4.0]; None or "" -> [None] (the model's guidance)."""
+    from a2v.errors import InputError
+
+    if not text:
+        return [None]
+    try:
+        ws = [float(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise InputError(f"--guidance takes numbers separated by commas (e.g. 0,1,2,3,4), got '{text}'") from None
+    if not ws or any(w < 0 for w in ws):
+        raise InputError(f"--guidance weights must be >= 0, got '{text}'")
+    return list(ws)
+
+
 @app.command()
 def evaluate(
     model: Annotated[Path, typer.Option("--model", "-m", help="Pipeline folder.")],
     data: Annotated[Path, typer.Option("--data", "-d", help="Prepared talking-face dataset (a2v prepare face).")],
     output: Annotated[Path, typer.Option("--output", "-o", help="JSON file for the metrics.")] = Path("face_eval.json"),
+    guidance: Annotated[str | None, typer.Option("--guidance", "-w", help="Guidance weights to sweep, comma-"
+                                                 "separated (paper: 0,1,2,3,4); default: the model's.")] = None,
+    attributes: Annotated[Path | None, typer.Option("--attributes", help="Age/gender classifier: a .py file "
+                                                    "defining classify(picture uint8 (H,W,3)) -> dict.")] = None,
+    frontalise: Annotated[bool, typer.Option(help="Frontalise landmarks (2D) before the measures.")] = True,
     max_items: Annotated[int, typer.Option(help="Evaluate at most this many clips.")] = 100,
     device: Annotated[str | None, typer.Option(help="cpu, cuda (default: cuda when present).")] = None,
     progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
 ) -> None:
-    """Identity cosine, craniofacial-measure correlations (with random-pair baselines) on held-out clips.
+    """Tables 2-3: identity cosine, craniofacial-measure Pearson r with p-values, attribute agreement,
+    each with its random-pair baseline; one row per guidance weight.
 
-    Example: a2v face evaluate -m models/face -d data/face_test -o face_eval.json
+    Example: a2v face evaluate -m models/face -d data/face_test --guidance 0,1,2,3,4 -o face_eval.json
     """
+    from a2v.cliutil import console
+    from a2v.errors import InputError
     from a2v.io import write_json_atomic
-    from a2v.recipes.face.evaluate import evaluate_pipeline
+    from a2v.recipes.face.evaluate import evaluate_guidance_sweep, format_rows, load_attribute_classifier
     from a2v.recipes.face.pipeline import FacePipeline
 
+    ws = parse_guidances(guidance)
+    if not data.is_dir():
+        raise InputError(f"dataset folder not found: {data} (make one with: a2v prepare face -i videos/ -o {data})")
+    attr_fn = load_attribute_classifier(attributes) if attributes is not None else None  # fail before generating
     pipe = FacePipeline.from_pretrained(model, device=device)
-    metrics = evaluate_pipeline(pipe, data, max_items=max_items, progress=progress)
-    write_json_atomic(output, metrics)
-    info(", ".join(f"{k} {v:.3f}" for k, v in metrics.items() if "/" not in k))
+    rows = evaluate_guidance_sweep(pipe, data, ws, max_items=max_items, progress=progress, attr_fn=attr_fn,
+                                   frontalised=frontalise)
+    write_json_atomic(output, {"rows": rows, "frontalised": frontalise,
+                               "attributes": str(attributes) if attributes else None})
+    console.print(format_rows(rows), soft_wrap=True)
     info(f"wrote {output}")

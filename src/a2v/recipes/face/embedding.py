@@ -28,6 +28,9 @@ ARCFACE_TEMPLATE = np.array(
 )
 
 
+DETECT_MIN_SIDE_PX = 160  # smaller pictures are enlarged (bicubic) before face detection
+
+
 def five_points(lm68: np.ndarray) -> np.ndarray:
     """68 iBUG landmarks (68,2) -> ArcFace's 5 points (5,2): eye centres, nose tip, mouth corners."""
     return np.stack([lm68[36:42].mean(0), lm68[42:48].mean(0), lm68[30], lm68[48], lm68[54]]).astype(np.float32)
@@ -67,10 +70,16 @@ class FaceEmbedder:
                 str(face_recognition_model_path("dlib_face_recognition_resnet_model_v1.dat")))
 
     def _box(self, image: np.ndarray) -> np.ndarray:
-        dets = self._detector.detect(image)[0]
+        import cv2
+
+        # dlib's HOG detector misses faces under ~40 px (tiny-config outputs are 16-32 px): pictures
+        # smaller than DETECT_MIN_SIDE_PX are enlarged for detection and the box scaled back
+        k = max(1.0, DETECT_MIN_SIDE_PX / min(image.shape[:2]))
+        big = cv2.resize(image, None, fx=k, fy=k, interpolation=cv2.INTER_CUBIC) if k > 1 else image
+        dets = self._detector.detect(big)[0]
         if len(dets.boxes):
             i = int(np.argmax((dets.boxes[:, 2] - dets.boxes[:, 0]) * (dets.boxes[:, 3] - dets.boxes[:, 1])))
-            return dets.boxes[i]
+            return dets.boxes[i] / k
         self.n_undetected += 1
         h, w = image.shape[:2]
         return np.array([w * 0.2, h * 0.2, w * 0.8, h * 0.8], np.float32)  # the crop without its margin

@@ -45,7 +45,8 @@ class FacePipeline:
     def from_config(cls, cfg: FaceConfig, device: str | torch.device | None = None, with_superres: bool = True) -> FacePipeline:
         """Randomly initialised models of ``cfg`` (for training from scratch and tests)."""
         return cls(cfg, VoiceEncoder(cfg.voice, cfg.embedding.dim, n_freq_bins(cfg.audio.n_fft)),
-                   FaceDecoder(cfg.decoder, cfg.embedding.dim), SuperResUNet(cfg.superres) if with_superres else None,
+                   FaceDecoder(cfg.decoder, cfg.embedding.dim),
+                   SuperResUNet(cfg.superres, cfg.embedding.dim) if with_superres else None,
                    device)
 
     @classmethod
@@ -131,13 +132,16 @@ class FacePipeline:
                         num_inference_steps=steps, w=s.guidance_w if guidance_w is None else guidance_w,
                         generator=g, device=self.device, progress=progress)  # (N,3,64,64)
         if (s.super_resolve if super_resolve is None else super_resolve) and self.superres is not None:
-            x = self.super_resolve(x, g, progress)
+            x = self.super_resolve(x, g, progress, emb=emb)
         return to_uint8(x)
 
     @torch.no_grad()
     def super_resolve(self, low: torch.Tensor, generator: torch.Generator | None = None,
-                      progress: bool = True) -> torch.Tensor:
-        """(N,3,64,64) in [-1,1] -> (N,3,S,S) in [-1,1] with the super-resolution diffusion model."""
+                      progress: bool = True, emb: torch.Tensor | None = None) -> torch.Tensor:
+        """(N,3,64,64) in [-1,1] -> (N,3,S,S) in [-1,1] with the super-resolution diffusion model.
+
+        ``emb`` (N,D): the face embedding the SR model attends to (needed when ``superres.cross_attention``).
+        """
         if self.superres is None:
             raise MissingWeightsError("no super-resolution model in this pipeline (superres.safetensors)")
         sr, s = self.superres, self.cfg.superres
@@ -145,6 +149,8 @@ class FacePipeline:
         cond, aug_t = augment_low_res(upsample(low.to(self.device), s.image_size_px), sched, s.max_aug_level,
                                       level=s.sample_aug_level)
         steps = None if self.cfg.sample.sr_sampler == "ancestral" else self.cfg.sample.sr_num_steps
-        return ddpm_sample(lambda x, t, c: sr(x, t, c, aug_t), (low.shape[0], 3, s.image_size_px, s.image_size_px),
+        if emb is not None:
+            emb = emb.to(self.device)
+        return ddpm_sample(lambda x, t, c: sr(x, t, c, aug_t, emb), (low.shape[0], 3, s.image_size_px, s.image_size_px),
                            sched, cond=cond, num_inference_steps=steps, generator=generator, device=self.device,
                            progress=progress)  # (N,3,S,S)

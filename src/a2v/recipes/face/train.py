@@ -1,8 +1,13 @@
 """Training of the three stages (each a :class:`a2v.train.Task` on the shared loop):
 
-- ``encoder``: voice encoder, cosine distance to the true face embedding, LAMB lr 1e-3 x0.95 / 10k steps;
+- ``encoder``: voice encoder, cosine distance to the true face embedding, LAMB at ``train_encoder.lr``
+  (1e-3) x0.95 / 10k steps;
 - ``decoder``: 64x64 DDPM eps loss, embedding dropped 10% (classifier-free guidance);
-- ``sr``: super-resolution DDPM eps loss on (high-res, noise-augmented upsampled low-res) pairs.
+- ``sr``: super-resolution DDPM eps loss on (high-res, noise-augmented upsampled low-res, embedding) triples.
+
+Decoder and SR (Table 1): LAMB at the peak LR ``train_<stage>.lr``, warmed up linearly from
+``warmup_start_factor`` x peak over ``warmup_epochs`` epochs (the epoch length comes from the
+training set: :attr:`DiffusionTask.steps_per_epoch`), then constant.
 
 :func:`export_stage` copies a stage's (EMA) weights into a model folder that
 :class:`a2v.recipes.face.pipeline.FacePipeline` loads.
@@ -41,9 +46,9 @@ class EncoderTask(Task):
         return {"voice_encoder": self.net}
 
     def optimizers(self, modules: dict[str, nn.Module], cfg: TrainConfig) -> dict[str, torch.optim.Optimizer]:
-        v = self.cfg.voice
-        return {"main": Lamb(modules["voice_encoder"].parameters(), lr=v.lr, betas=cfg.adam_betas,
-                             weight_decay=v.weight_decay)}
+        # the LR is train_encoder.lr (cfg here), the schedule voice.lr_decay / lr_decay_every_steps
+        return {"main": Lamb(modules["voice_encoder"].parameters(), lr=cfg.lr, betas=cfg.adam_betas,
+                             weight_decay=self.cfg.voice.weight_decay)}
 
     def schedulers(self, optimizers: dict[str, torch.optim.Optimizer], cfg: TrainConfig) -> dict[str, Any]:
         v = self.cfg.voice
@@ -60,10 +65,59 @@ class EncoderTask(Task):
         return {"cosine_distance": float(torch.stack(losses).mean())}
 
 
-class DecoderTask(Task):
+def warmup_lambda(start_factor: float, warmup_steps: int):  # noqa: ANN201 - a schedule function
+    """LR factor at optimizer step s: ``start + (1 - start) * min(1, s / warmup_steps)`` (1 without warm-up)."""
+    if warmup_steps <= 0:
+        return lambda step: 1.0
+    return lambda step: start_factor + (1.0 - start_factor) * min(1.0, step / warmup_steps)
+
+
+class DiffusionTask(Task):
+    """Shared optimiser and schedule of the decoder and SR stages (paper Table 1): LAMB or AdamW at
+    ``cfg.lr``, linear warm-up from ``warmup_start_factor`` x over ``warmup_epochs`` epochs.
+
+    ``steps_per_epoch`` (optimizer updates per pass over the training set) is set by
+    :func:`train_stage` from the dataset; a warm-up in epochs without it is refused.
+    """
+
+    section = "decoder"
+    steps_per_epoch: int | None = None
+
+    def optimizers(self, modules: dict[str, nn.Module], cfg: TrainConfig) -> dict[str, torch.optim.Optimizer]:
+        params = [p for m in modules.values() for p in m.parameters() if p.requires_grad]
+        if getattr(self.cfg, self.section).optimizer == "lamb":
+            return {"main": Lamb(params, lr=cfg.lr, betas=cfg.adam_betas, weight_decay=cfg.weight_decay)}
+        return {"main": torch.optim.AdamW(params, lr=cfg.lr, betas=cfg.adam_betas, weight_decay=cfg.weight_decay)}
+
+    def warmup_steps(self) -> int:
+        """Warm-up length in optimizer steps: ``warmup_epochs * steps_per_epoch``."""
+        sec = getattr(self.cfg, self.section)
+        if sec.warmup_epochs <= 0:
+            return 0
+        if self.steps_per_epoch is None:
+            raise ConfigError(f"{self.section}.warmup_epochs needs the epoch length: set task.steps_per_epoch "
+                              "(train_stage does) or warmup_epochs=0")
+        return int(round(sec.warmup_epochs * self.steps_per_epoch))
+
+    def schedulers(self, optimizers: dict[str, torch.optim.Optimizer], cfg: TrainConfig) -> dict[str, Any]:
+        sec = getattr(self.cfg, self.section)
+        f = warmup_lambda(sec.warmup_start_factor, self.warmup_steps())
+        return {n: torch.optim.lr_scheduler.LambdaLR(o, f) for n, o in optimizers.items()}
+
+
+def steps_per_epoch(n_items: int, cfg: TrainConfig) -> int:
+    """Optimizer updates per epoch of ``n_items`` (the loop drops the last partial batch)."""
+    batches = n_items // cfg.batch_size
+    if cfg.overfit_batches > 0:
+        batches = min(batches, cfg.overfit_batches)
+    return max(1, batches // cfg.grad_accum_steps)
+
+
+class DecoderTask(DiffusionTask):
     """Face decoder: batch {"image": (B,3,64,64) in [-1,1], "emb": (B,D)} -> eps MSE with 10% null condition."""
 
     ema_modules = ("decoder",)
+    section = "decoder"
 
     def __init__(self, cfg: FaceConfig) -> None:
         self.cfg = cfg
@@ -81,14 +135,16 @@ class DecoderTask(Task):
         return {"loss": loss}
 
 
-class SuperResTask(Task):
-    """Super-resolution: batch {"image": (B,3,S,S)} -> eps MSE given the noise-augmented upsampled 64 px image."""
+class SuperResTask(DiffusionTask):
+    """Super-resolution: batch {"image": (B,3,S,S), "emb": (B,D)} -> eps MSE given the noise-augmented
+    upsampled 64 px image and the face embedding."""
 
     ema_modules = ("superres",)
+    section = "superres"
 
     def __init__(self, cfg: FaceConfig) -> None:
         self.cfg = cfg
-        self.net = SuperResUNet(cfg.superres)
+        self.net = SuperResUNet(cfg.superres, cfg.embedding.dim)
         s = cfg.superres
         self.sched = make_scheduler("ancestral", s.num_train_timesteps, s.beta_schedule)
 
@@ -100,8 +156,8 @@ class SuperResTask(Task):
         hi = batch["image"]  # (B,3,S,S)
         low = F.interpolate(hi, size=(s.low_res_px, s.low_res_px), mode="area")  # (B,3,S,S)->(B,3,64,64)
         cond, aug_t = augment_low_res(upsample(low, s.image_size_px), self.sched, s.max_aug_level)
-        net = ctx.modules["superres"]
-        loss = ddpm_training_loss(lambda x, t, c: net(x, t, c, aug_t), hi, cond, self.sched)
+        net, emb = ctx.modules["superres"], batch.get("emb")
+        loss = ddpm_training_loss(lambda x, t, c: net(x, t, c, aug_t, emb), hi, cond, self.sched)
         return {"loss": loss}
 
 
@@ -151,10 +207,6 @@ def build_dataset(cfg: FaceConfig, stage: Stage, data: str | Path, embedder: Any
         read_talking_faces,
     )
 
-    if stage == "sr":
-        items = read_faces(data, cfg.frames_per_clip, cfg.superres.image_size_px)
-        _report(items, console)
-        return ImageEmbeddingDataset(items.images, cfg.superres.image_size_px)
     if stage == "encoder":
         items = read_talking_faces(data, cfg.frames_per_clip)
     else:  # one size for every picture; large enough for the face embedding
@@ -169,7 +221,9 @@ def build_dataset(cfg: FaceConfig, stage: Stage, data: str | Path, embedder: Any
     _report(items, console)
     if stage == "encoder":
         return SpeechEmbeddingDataset(items.wavs, items.embeddings, cfg.audio)
-    return ImageEmbeddingDataset(items.images, cfg.decoder.image_size_px, items.embeddings)
+    size = cfg.superres.image_size_px if stage == "sr" else cfg.decoder.image_size_px
+    return ImageEmbeddingDataset(items.images, size, items.embeddings if stage == "decoder" or
+                                 cfg.superres.cross_attention else None)
 
 
 def _report(items: Any, console: Any) -> None:
@@ -186,6 +240,8 @@ def train_stage(cfg: FaceConfig, stage: Stage, data: str | Path, out_dir: str | 
 
     task = make_task(cfg, stage)
     dataset = build_dataset(cfg, stage, data, embedder, progress)
+    if isinstance(task, DiffusionTask):
+        task.steps_per_epoch = steps_per_epoch(len(dataset), stage_train_config(cfg, stage))
     result = fit(task, dataset, stage_train_config(cfg, stage), out_dir, resume=resume, progress=progress,
                  run_config=cfg)
     if model_dir is not None and result.last_checkpoint is not None:
