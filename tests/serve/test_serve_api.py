@@ -47,7 +47,7 @@ def test_missing_face_wrong_type_and_too_large_are_clear_errors(server, inputs, 
     bad.write_text("hello")
     with bad.open("rb") as f, speech.open("rb") as a:
         r = httpx.post(f"{url}/api/v1/lipsync", files={"face": f, "audio": a}, timeout=60)
-    assert r.status_code == 400 and "not an accepted face type" in r.json()["error"]
+    assert r.status_code == 400 and "not a readable image, audio or video file" in r.json()["error"]
     big = tmp_path / "big.png"
     big.write_bytes(b"\0" * 6_000_000)
     with big.open("rb") as f, speech.open("rb") as a:

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from a2v.errors import A2VError
-from a2v.serve import jobs
+from a2v.serve import jobs, limits
 from a2v.serve.config import ServeConfig
 
 log = logging.getLogger("a2v.serve")
@@ -30,12 +30,33 @@ def _guard(fn: Callable[..., Any]) -> Callable[..., Any]:
         try:
             return fn(*args, **kwargs)
         except A2VError as e:
-            raise gr.Error(str(e).splitlines()[0], print_exception=False) from None
+            raise gr.Error(limits.scrub(str(e).splitlines()[0]), print_exception=False) from None
         except Exception as e:  # noqa: BLE001 - the server must answer, never show a traceback
             log.exception("job failed")
             raise gr.Error(f"internal error ({type(e).__name__}); the server log has details", print_exception=False) from None
 
     return wrapped
+
+
+def _stage(ws: jobs.Workspace, job: Path, path: str | None, field: str, kinds: tuple[str, ...],
+           cfg: ServeConfig) -> Path | None:
+    """An uploaded file checked (inside Gradio's upload folder, type from content, limits from headers)
+    and copied into ``job`` under a fixed name; None when nothing was given."""
+    from gradio.utils import get_upload_folder
+
+    src = limits.require_uploaded(path, field, get_upload_folder())
+    return None if src is None else jobs.stage_input(src, job, field, kinds, cfg)
+
+
+def _run_job(ws: jobs.Workspace, fn: Callable[[Path], Any]) -> Any:
+    """``fn(job_folder)`` in a new job folder (removed when ``fn`` fails), one free worker slot at a time."""
+    job = ws.new_job()
+    try:
+        with ws.slots:
+            return fn(job)
+    except BaseException:
+        ws.discard(job)
+        raise
 
 
 def _example_inputs(root: Path) -> list[list[str]]:
@@ -60,14 +81,15 @@ def _lipsync_tab(ws: jobs.Workspace, cfg: ServeConfig, models_dir: Path | None, 
 
     with gr.Row():
         with gr.Column():
-            photo = gr.Image(label="Face photo", type="filepath", sources=["upload"], elem_id="lipsync-photo")
+            photo = gr.Image(label="Face photo", type="filepath", image_mode=None, sources=["upload"],
+                             elem_id="lipsync-photo")
             clip = gr.Video(label="...or a face video (used as template)", sources=["upload"], elem_id="lipsync-clip")
             audio = gr.Audio(label="Speech", type="filepath", sources=["upload", "microphone"], elem_id="lipsync-audio")
             transcript = gr.Textbox(label="Transcript (optional, English: sharper mouth timing)", lines=2)
             with gr.Accordion("Options", open=False):
                 model = gr.Dropdown(
                     [jobs.DEFAULT_MODEL, *jobs.list_models(models_dir, "lipsync")], value=jobs.DEFAULT_MODEL,
-                    label=f"Model (trained ones from {models_dir}/lipsync/)",
+                    label="Model (trained ones from the server's models/lipsync/ folder)",
                 )
                 mode = gr.Radio(["auto", "phoneme", "envelope"], value="auto", label="Mouth timing (default model)")
                 motion = gr.Slider(0.0, 2.0, value=1.0, step=0.1, label="Motion scale")
@@ -82,13 +104,24 @@ def _lipsync_tab(ws: jobs.Workspace, cfg: ServeConfig, models_dir: Path | None, 
 
     @_guard
     def go(photo_path, clip_path, audio_path, text, model_name, mode_name, scale, blinks, progress=gr.Progress(track_tqdm=True)):  # noqa: ANN001, ANN202, B008
+        mode_name = limits.parse_choice(mode_name, "mode", limits.MODES)
+        scale = limits.parse_float(scale, "motion scale", *limits.MOTION_SCALE_RANGE)
+        text = limits.parse_text(text, "transcript")
+        default = model_name in ("", None, jobs.DEFAULT_MODEL)
+        if not default:
+            jobs.model_path(models_dir, "lipsync", model_name)
         progress(0.0, desc="waiting for a free worker")
-        with ws.slots:
-            out, rep = jobs.run_lipsync(
-                clip_path or photo_path, audio_path, ws.new_job(), cfg, models_dir=models_dir, model=model_name,
-                transcript=text, mode=mode_name, motion_scale=float(scale), blink=bool(blinks), progress=True,
-            )
-        return str(out), rep
+
+        def job(folder: Path) -> tuple[Path, dict]:
+            kinds = ("image", "video") if default else ("video",)
+            face = _stage(ws, folder, clip_path or photo_path, "face", kinds, cfg)
+            audio = _stage(ws, folder, audio_path, "audio", ("audio",), cfg)
+            return jobs.run_lipsync(face, audio, folder, cfg, models_dir=models_dir, model=model_name,
+                                    transcript=text, mode=mode_name, motion_scale=scale, blink=bool(blinks),
+                                    progress=True)
+
+        out, rep = _run_job(ws, job)
+        return str(out), limits.scrub_report(rep)
 
     run.click(go, [photo, clip, audio, transcript, model, mode, motion, blink], [video, report], api_name="lipsync")
 
@@ -97,9 +130,9 @@ def _model_choice(recipe: str, models_dir: Path | None) -> Any:
     import gradio as gr
 
     names = jobs.list_models(models_dir, recipe)
-    hint = f"Trained {recipe} pipelines in {models_dir}/{recipe}/"
+    hint = f"Trained {recipe} pipelines (the server's models/{recipe}/ folder)"
     if not names:
-        gr.Markdown(f"No trained `{recipe}` model in `{models_dir}/{recipe}/` yet: train one with "
+        gr.Markdown(f"No trained `{recipe}` model on this server yet: train one with "
                     f"`a2v {recipe} train` and copy its pipeline folder there.")
     return gr.Dropdown(names, value=names[0] if names else None, label=hint, allow_custom_value=False)
 
@@ -116,7 +149,7 @@ def _talk_tab(ws: jobs.Workspace, cfg: ServeConfig, models_dir: Path | None) -> 
     with gr.Row():
         with gr.Column():
             model = _model_choice("talk", models_dir)
-            photo = gr.Image(label="Face photo", type="filepath", sources=["upload"])
+            photo = gr.Image(label="Face photo", type="filepath", image_mode=None, sources=["upload"])
             audio = _speech("talk")
             motion = gr.Slider(0.0, 1000.0, value=1.0, step=1.0, label="Motion scale (the paper used 500)")
             run = gr.Button("Generate talking face", variant="primary")
@@ -126,10 +159,17 @@ def _talk_tab(ws: jobs.Workspace, cfg: ServeConfig, models_dir: Path | None) -> 
 
     @_guard
     def go(name, photo_path, audio_path, scale, progress=gr.Progress(track_tqdm=True)):  # noqa: ANN001, ANN202, B008
-        with ws.slots:
-            out, rep = jobs.run_talk(photo_path, audio_path, ws.new_job(), cfg, models_dir=models_dir, model=name,
-                                     motion_scale=float(scale), progress=True)
-        return str(out), rep
+        scale = limits.parse_float(scale, "motion scale", 0.0, 1000.0)
+        jobs.pipeline_dir(models_dir, "talk", name)
+
+        def job(folder: Path) -> tuple[Path, dict]:
+            photo = _stage(ws, folder, photo_path, "photo", ("image",), cfg)
+            audio = _stage(ws, folder, audio_path, "audio", ("audio",), cfg)
+            return jobs.run_talk(photo, audio, folder, cfg, models_dir=models_dir, model=name, motion_scale=scale,
+                                 progress=True)
+
+        out, rep = _run_job(ws, job)
+        return str(out), limits.scrub_report(rep)
 
     run.click(go, [model, photo, audio, motion], [video, report], api_name="talk")
 
@@ -150,10 +190,17 @@ def _tongue_tab(ws: jobs.Workspace, cfg: ServeConfig, models_dir: Path | None) -
 
     @_guard
     def go(name, audio_path, transcript, seed_value, progress=gr.Progress(track_tqdm=True)):  # noqa: ANN001, ANN202, B008
-        with ws.slots:
-            out, rep = jobs.run_tongue(audio_path, ws.new_job(), cfg, models_dir=models_dir, model=name,
-                                       text=transcript, seed=int(seed_value or 0), progress=True)
-        return str(out), rep
+        seed_value = int(limits.parse_float(seed_value or 0, "seed", 0, 2**31 - 1))
+        transcript = limits.parse_text(transcript, "transcript")
+        jobs.pipeline_dir(models_dir, "tongue", name)
+
+        def job(folder: Path) -> tuple[Path, dict]:
+            audio = _stage(ws, folder, audio_path, "audio", ("audio",), cfg)
+            return jobs.run_tongue(audio, folder, cfg, models_dir=models_dir, model=name, text=transcript,
+                                   seed=seed_value, progress=True)
+
+        out, rep = _run_job(ws, job)
+        return str(out), limits.scrub_report(rep)
 
     run.click(go, [model, audio, text, seed], [video, report], api_name="tongue")
 
@@ -176,10 +223,19 @@ def _face_tab(ws: jobs.Workspace, cfg: ServeConfig, models_dir: Path | None) -> 
 
     @_guard
     def go(name, audio_path, n, w, kind, k, progress=gr.Progress(track_tqdm=True)):  # noqa: ANN001, ANN202, B008
-        with ws.slots:
-            paths, rep = jobs.run_face(audio_path, ws.new_job(), cfg, models_dir=models_dir, model=name, num=int(n),
-                                       guidance_w=float(w), sampler=kind, num_steps=int(k), progress=True)
-        return [str(p) for p in paths], rep
+        n = int(limits.parse_float(n, "faces", 1, 8))
+        w = limits.parse_float(w, "guidance w", 0.0, 4.0)
+        kind = limits.parse_choice(kind, "sampler", ("dpmsolver++", "ddim", "ancestral"))
+        k = int(limits.parse_float(k, "steps", 1, 1000))
+        jobs.pipeline_dir(models_dir, "face", name)
+
+        def job(folder: Path) -> tuple[list[Path], dict]:
+            audio = _stage(ws, folder, audio_path, "audio", ("audio",), cfg)
+            return jobs.run_face(audio, folder, cfg, models_dir=models_dir, model=name, num=n, guidance_w=w,
+                                 sampler=kind, num_steps=k, progress=True)
+
+        paths, rep = _run_job(ws, job)
+        return [str(p) for p in paths], limits.scrub_report(rep)
 
     run.click(go, [model, audio, num, guidance, sampler, steps], [gallery, report], api_name="face")
 
@@ -201,10 +257,18 @@ def _image_tab(ws: jobs.Workspace, cfg: ServeConfig, models_dir: Path | None) ->
 
     @_guard
     def go(name, audio_path, k, seed_value, progress=gr.Progress(track_tqdm=True)):  # noqa: ANN001, ANN202, B008
-        with ws.slots:
-            png, mp4, rep = jobs.run_image(audio_path, ws.new_job(), cfg, models_dir=models_dir, model=name,
-                                           steps=int(k), seed=int(seed_value or 0), progress=True)
-        return str(png), (str(mp4) if mp4.is_file() else None), rep
+        k = int(limits.parse_float(k, "steps", 1, 1000))
+        seed_value = int(limits.parse_float(seed_value or 0, "seed", 0, 2**31 - 1))
+        jobs.pipeline_dir(models_dir, "image", name)
+
+        def job(folder: Path) -> tuple[Path, Path | None, dict]:
+            audio = _stage(ws, folder, audio_path, "audio", ("audio",), cfg)
+            png, mp4, rep = jobs.run_image(audio, folder, cfg, models_dir=models_dir, model=name, steps=k,
+                                           seed=seed_value, progress=True)
+            return png, (mp4 if mp4.is_file() else None), rep
+
+        png, mp4, rep = _run_job(ws, job)
+        return str(png), (str(mp4) if mp4 else None), limits.scrub_report(rep)
 
     run.click(go, [model, audio, steps, seed], [image, video, report], api_name="image")
 
