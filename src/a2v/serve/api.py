@@ -153,6 +153,8 @@ def add_routes(app: Any, ws: jobs.Workspace, queue: JobQueue, cfg: ServeConfig, 
                 form = await request.form(max_files=2, max_fields=8, max_part_size=64 * 1024)
             except MultiPartException as e:
                 raise InputError(f"bad multipart body: {e.message}") from None
+            except HTTPException as e:  # Starlette's wrapper of the parser's error
+                raise InputError(f"bad multipart body: {e.detail}") from None
             try:
                 kwargs = await run_in_threadpool(_lipsync_request, form, job_dir, cfg, models_dir)
             finally:
@@ -188,3 +190,7 @@ def add_routes(app: Any, ws: jobs.Workspace, queue: JobQueue, cfg: ServeConfig, 
         header = json.dumps(limits.scrub_report(report), separators=(",", ":"))
         return FileResponse(out, media_type="video/mp4", filename="talking_face.mp4",
                             headers={"X-A2V-Report": header}, background=BackgroundTask(shutil.rmtree, job_dir, True))
+
+    @app.api_route("/api/{rest:path}", methods=["GET", "POST", "PUT", "DELETE", "PATCH"], include_in_schema=False)
+    async def not_found(rest: str) -> JSONResponse:
+        return fail(404, "no such API route (see /docs)")

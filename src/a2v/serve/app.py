@@ -42,7 +42,7 @@ def build_app(models_dir: Path | None = None, cfg: ServeConfig | None = None, ho
     theme = gr.themes.Default(font=system_fonts, font_mono=["ui-monospace", "monospace"])
     gr.mount_gradio_app(
         app, blocks, path="/", max_file_size=f"{cfg.max_upload_mb:g}mb", ssr_mode=False, theme=theme,
-        footer_links=["api"], show_error=True, run_history=False,
+        footer_links=["api"], show_error=False, run_history=False,
     )
     # Gradio checks that an input file was uploaded by a user only once the Blocks count as launched;
     # launch() sets this, mounting does not (without it a request could name any server path).
@@ -65,15 +65,22 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+def bind_warning(host: str, auth: str) -> str | None:
+    """The warning printed when the server listens beyond this machine without authentication."""
+    if is_loopback(host) or auth:
+        return None
+    return f"a2v: WARNING: listening on {host} without --auth: anyone who can reach this address can run jobs"
+
+
 def serve(host: str = "127.0.0.1", port: int = 7860, models_dir: Path | None = None, cfg: ServeConfig | None = None) -> None:
     """Run the server until interrupted (``a2v serve``)."""
     import uvicorn
 
     cfg = cfg or ServeConfig()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    if not is_loopback(host) and not cfg.auth:
-        print(f"a2v: WARNING: listening on {host} without --auth: anyone who can reach this address can run jobs",
-              file=sys.stderr)
+    warning = bind_warning(host, cfg.auth)
+    if warning:
+        print(warning, file=sys.stderr)
     app = build_app(models_dir, cfg, host=host)
     print(f"a2v: web UI at http://{host}:{port}/  API at http://{host}:{port}/api/v1/ (docs: /docs)")
     uvicorn.run(app, host=host, port=port, log_level="info", server_header=False,

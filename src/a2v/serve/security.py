@@ -104,7 +104,8 @@ class Guard:
             nonlocal started
             if msg["type"] == "http.response.start":
                 started = True
-                msg = {**msg, "headers": [*msg.get("headers", []), *HEADERS, *(FILE_HEADERS if is_file else [])]}
+                kept = [(k, v) for k, v in msg.get("headers", []) if not (is_file and k.lower() == b"content-disposition")]
+                msg = {**msg, "headers": [*kept, *HEADERS, *(FILE_HEADERS if is_file else [])]}
             await send(msg)
 
         try:
