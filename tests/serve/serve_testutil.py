@@ -35,3 +35,28 @@ def running(app):
     finally:
         srv.should_exit = True
         thread.join(timeout=20)
+
+
+def png_bomb(path, width: int, height: int, bits: int = 8):
+    """A tiny PNG of ``width`` x ``height`` black grey pixels, written without ever holding the image."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    comp = zlib.compressobj(9)
+    row = b"\0" * (1 + (width * bits + 7) // 8)  # filter byte + one row of zeros
+    idat = b"".join(comp.compress(row) for _ in range(height)) + comp.flush()
+    ihdr = struct.pack(">IIBBBBB", width, height, bits, 0, 0, 0, 0)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", idat) + chunk(b"IEND", b""))
+    return path
+
+
+def ffmpeg_lavfi(path, source: str, seconds: float, *codec: str):
+    """Encode ``seconds`` of an FFmpeg lavfi test source (e.g. silence, black video) to ``path``."""
+    import subprocess
+
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", source, "-t", str(seconds), *codec, str(path)],
+                   check=True, timeout=300)
+    return path

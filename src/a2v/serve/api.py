@@ -21,6 +21,7 @@ from a2v.errors import InputError
 from a2v.serve import jobs, limits
 from a2v.serve.config import ServeConfig
 from a2v.serve.runner import JobQueue, QueueFull
+from a2v.serve.security import BodyTooLarge
 
 log = logging.getLogger("a2v.serve")
 CHUNK = 1 << 20
@@ -164,6 +165,9 @@ def add_routes(app: Any, ws: jobs.Workspace, queue: JobQueue, cfg: ServeConfig, 
         except TooLarge as e:
             ws.discard(job_dir)
             return fail(413, str(e))
+        except BodyTooLarge:
+            ws.discard(job_dir)
+            return fail(413, f"request body over the {2 * cfg.max_upload_mb + 1:g} MB limit")
         except InputError as e:
             ws.discard(job_dir)
             return fail(400, str(e).splitlines()[0])
