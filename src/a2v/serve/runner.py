@@ -38,6 +38,8 @@ class Job:
     result: Any = None
     error: str = ""
     error_kind: str = ""
+    started_s: float = 0.0  # time.monotonic() when it started / finished
+    finished_s: float = 0.0
     cancel_event: threading.Event = field(default_factory=threading.Event)
     done: threading.Event = field(default_factory=threading.Event)
 
@@ -136,6 +138,8 @@ class JobQueue:
         if job.cancel_event.is_set():
             self._finish(job, "cancelled", error="cancelled")
             return
+        job.started_s = time.monotonic()
+        job.status = "running"
         parent, child = self._ctx.Pipe(duplex=False)
         proc = self._ctx.Process(target=_child, args=(child, job.fn, job.args, job.kwargs), daemon=True)
         proc.start()
@@ -173,4 +177,5 @@ class JobQueue:
     @staticmethod
     def _finish(job: Job, status: str, result: Any = None, error: str = "", kind: str = "") -> None:
         job.status, job.result, job.error, job.error_kind = status, result, error, kind
+        job.finished_s = time.monotonic()
         job.done.set()
