@@ -95,6 +95,16 @@ def test_header_probe_measures_without_decoding(bombs, inputs):
     assert limits.probe_media(speech, "audio", cfg).suffix == ".wav"
 
 
+def test_decoding_stops_at_the_limit_whatever_the_header_says(bombs, inputs):
+    _, speech = inputs
+    t0 = time.perf_counter()
+    with pytest.raises(InputError, match="audio: the audio is over the 30 s limit"):
+        limits.check_decoded_audio_s(bombs["flac_1h"], "audio", 30.0)
+    assert time.perf_counter() - t0 < 5  # stopped after ~30 s of the hour
+    assert limits.check_decoded_audio_s(speech, "audio", 30.0) == pytest.approx(limits.probe_media(
+        speech, "audio", ServeConfig()).duration_s, abs=0.05)
+
+
 def _workspace_bytes(root: Path) -> int:
     return sum(p.stat().st_size for p in root.rglob("*") if p.is_file())
 

@@ -139,7 +139,9 @@ def check_upload(path: str | Path | None, kind: str, cfg: ServeConfig) -> Path:
 def load_speech(path: Path, cfg: ServeConfig) -> tuple[Any, int]:
     """Speech as float32 (S,) at 16 kHz, refused when longer than ``cfg.max_audio_s``."""
     from a2v.audio import load_audio
+    from a2v.serve.limits import check_decoded_audio_s
 
+    check_decoded_audio_s(path, path.name, cfg.max_audio_s)  # flat memory, whatever the header says
     wav = load_audio(path, sr=AUDIO_SR)  # (S,) float32 in [-1, 1]
     if len(wav) > cfg.max_audio_s * AUDIO_SR:
         raise InputError(f"{path.name}: {len(wav) / AUDIO_SR:.0f} s of audio is over the {cfg.max_audio_s:.0f} s limit")

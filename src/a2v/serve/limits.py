@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from a2v.errors import InputError
-from a2v.serve.config import ServeConfig
+from a2v.serve.config import AUDIO_EXTENSIONS, ServeConfig
 
 MODES = ("auto", "phoneme", "envelope")
 MOTION_SCALE_RANGE = (0.0, 2.0)  # the UI slider's range
@@ -135,11 +135,34 @@ def _probe_av(path: Path, field: str) -> Media:
                 duration = max(duration or 0.0, float(a.duration * a.time_base))
             if duration is None:
                 raise InputError(f"{field}: the audio header gives no duration; re-encode it (e.g. as WAV or FLAC)")
-            return Media("audio", suffix if suffix in (".wav", ".flac", ".mp3", ".ogg", ".mp4", ".mkv") else ".mka",
-                         duration_s=duration)
+            suffix = ".webm" if suffix == ".mkv" else suffix
+            if suffix not in AUDIO_EXTENSIONS:
+                raise InputError(f"{field}: {container.format.name} audio is not accepted "
+                                 "(use WAV, FLAC, MP3, OGG, M4A or WebM)")
+            return Media("audio", suffix, duration_s=duration)
         raise InputError(f"{field}: no audio or video stream in the upload")
     finally:
         container.close()
+
+
+def check_decoded_audio_s(path: Path, field: str, max_s: float) -> float:
+    """Decode the first audio stream frame by frame, keeping nothing, and stop with InputError once it
+    passes ``max_s`` seconds: a file whose header understates its length is caught with flat memory.
+    Returns the duration in seconds."""
+    import av
+
+    total = 0.0
+    try:
+        with av.open(str(path), mode="r", metadata_errors="ignore") as container:
+            if not container.streams.audio:
+                raise InputError(f"{field}: no audio stream in the upload")
+            for frame in container.decode(container.streams.audio[0]):
+                total += frame.samples / float(frame.sample_rate or 1)
+                if total > max_s:
+                    raise InputError(f"{field}: the audio is over the {max_s:g} s limit")
+    except av.FFmpegError:
+        raise InputError(f"{field}: the audio is corrupt and cannot be decoded") from None
+    return total
 
 
 def require_kind(media: Media, field: str, kinds: tuple[str, ...]) -> None:
