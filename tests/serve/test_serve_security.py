@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+import threading
 from pathlib import Path
 
 import httpx
@@ -35,19 +36,87 @@ def test_ui_api_cannot_read_a_server_file(server, tmp_path):
     secret = tmp_path / "secret.png"  # outside every upload folder
     secret.write_bytes(SECRET)
     fd = {"path": str(secret), "meta": {"_type": "gradio.FileData"}}
-    for target in (str(secret), "/etc/passwd"):
+    for target in (str(secret), "/etc/passwd", f"{get_upload_folder()}/../../{secret}"):
         fd = {"path": target, "meta": {"_type": "gradio.FileData"}}
-        stream = _gradio_call(url, "lipsync", [fd, None, fd, "", "default (no training)", "auto", 1.0, True])
-        assert "event: error" in stream and "complete" not in stream
-        assert str(secret) not in stream and "/etc/passwd" not in stream  # errors name no server path
+        r = httpx.post(f"{url}/gradio_api/call/lipsync", timeout=30,
+                       json={"data": [fd, None, fd, "", "default (no training)", "auto", 1.0, True]})
+        assert r.status_code == 400 and r.json() == {
+            "error": "file inputs must be files uploaded to this server; upload the file first"}
     assert _files_holding(Path(get_upload_folder()), SECRET) == []
     for target in (str(secret), "/etc/passwd"):
         r = httpx.get(f"{url}/gradio_api/file={target}", timeout=10)
         assert r.status_code == 404 and SECRET not in r.content and b"root:" not in r.content
-    # the recipe tabs too
-    stream = _gradio_call(url, "talk", [None, fd, fd, 1.0])
-    assert "event: error" in stream
+    # the recipe tabs too, and Gradio's queue route the browser uses
+    r = httpx.post(f"{url}/gradio_api/call/talk", json={"data": [None, fd, fd, 1.0]}, timeout=30)
+    assert r.status_code == 400
+    r = httpx.post(f"{url}/gradio_api/queue/join", timeout=30,
+                   json={"data": [fd, None, fd, "", "default (no training)", "auto", 1.0, True], "fn_index": 0,
+                         "session_hash": "abc"})
+    assert r.status_code == 400
     assert _files_holding(Path(get_upload_folder()), SECRET) == []
+
+
+def test_gradio_own_check_applies_when_mounted(server, tmp_path):
+    """Behind the middleware, Gradio itself refuses files not uploaded by a user (defence in depth)."""
+    import asyncio
+
+    from gradio.exceptions import InvalidPathError
+    from gradio.utils import get_upload_folder
+
+    _, app = server
+    blocks = app.fastapi.routes[-1].app.get_blocks()
+    assert blocks.has_launched
+    secret = tmp_path / "secret.png"
+    secret.write_bytes(SECRET)
+    fn = next(f for f in blocks.fns.values() if f.api_name == "lipsync")
+    fd = {"path": str(secret), "meta": {"_type": "gradio.FileData"}}
+
+    async def preprocess():
+        from gradio.context import LocalContext
+
+        LocalContext.blocks.set(blocks)  # as inside a request
+        return await blocks.preprocess_data(fn, [fd, None, fd, "", "default (no training)", "auto", 1.0, True], None)
+
+    with pytest.raises(Exception) as e:
+        asyncio.run(preprocess())
+    assert isinstance(e.value, InvalidPathError) or isinstance(e.value.__cause__, InvalidPathError)
+    assert _files_holding(Path(get_upload_folder()), SECRET) == []
+
+
+def test_ui_api_fetches_no_urls_and_old_file_routes_are_closed(server, tmp_path):
+    """A FileData naming an http URL would make the server fetch it (SSRF); Gradio's proxy and old file
+    routes could serve other files."""
+    import http.server
+    import socketserver
+
+    hits: list[str] = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802
+            hits.append(self.path)
+            self.send_response(200)
+            self.end_headers()
+            self.wfile.write(SECRET)
+
+        def log_message(self, *args):
+            pass
+
+    url, _ = server
+    with socketserver.TCPServer(("127.0.0.1", 0), Handler) as listener:
+        threading.Thread(target=listener.serve_forever, daemon=True).start()
+        target = f"http://127.0.0.1:{listener.server_address[1]}/internal.png"
+        for fd in ({"path": target, "meta": {"_type": "gradio.FileData"}},
+                   {"path": target, "url": target, "meta": {"_type": "gradio.FileData"}},
+                   {"url": target, "meta": {"_type": "gradio.FileData"}}):
+            r = httpx.post(f"{url}/gradio_api/call/lipsync", timeout=30,
+                           json={"data": [fd, None, fd, "", "default (no training)", "auto", 1.0, True]})
+            assert r.status_code == 400 and "uploaded to this server" in r.json()["error"]
+        for route in (f"/gradio_api/file={target}", f"/gradio_api/proxy={target}", "/gradio_api/file/etc/passwd",
+                      "/file/etc/passwd", "/file=/etc/passwd"):
+            r = httpx.get(f"{url}{route}", timeout=10)
+            assert r.status_code == 404 and SECRET not in r.content and b"root:" not in r.content, route
+        listener.shutdown()
+    assert hits == []
 
 
 def test_http_api_takes_no_paths(server):

@@ -12,6 +12,7 @@ import binascii
 import hmac
 import json
 import logging
+import re
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,7 @@ SERVABLE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif", ".mp4", "
                      ".ogg", ".m4a")
 HEADERS = [(b"x-content-type-options", b"nosniff"), (b"referrer-policy", b"no-referrer"),
            (b"x-frame-options", b"SAMEORIGIN")]
+MAX_JSON_BYTES = 1_000_000  # a UI call's JSON body (texts and file references, never file contents)
 FILE_HEADERS = [(b"content-disposition", b"attachment"), (b"content-security-policy", b"sandbox; default-src 'none'")]
 
 Scope = dict[str, Any]
@@ -108,8 +110,20 @@ class Guard:
                 msg = {**msg, "headers": [*kept, *HEADERS, *(FILE_HEADERS if is_file else [])]}
             await send(msg)
 
+        app_receive = limited_receive
+        if _is_gradio_call(scope, headers):
+            try:
+                messages, body = await _read_body(limited_receive, MAX_JSON_BYTES)
+            except BodyTooLarge:
+                await _error(send, 413, f"request body over the {MAX_JSON_BYTES // 1000} kB limit for a call")
+                return
+            problem = self._file_inputs_problem(body)
+            if problem:
+                await _error(send, 400, problem)
+                return
+            app_receive = _replay(messages, receive)
         try:
-            await self.app(scope, limited_receive, send_with_headers)
+            await self.app(scope, app_receive, send_with_headers)
         except BodyTooLarge:
             if not started:
                 await _error(send, 413, f"request body over the {self.max_body / 1e6:.0f} MB limit")
@@ -133,7 +147,38 @@ class Guard:
         path = scope.get("path", "")
         if "/file=" in path and not self._servable(path.split("/file=", 1)[1]):
             return 404, "not found", []
+        if "/proxy=" in path or re.search(r"(^|/)file/", path):  # Gradio's URL proxy and old file route: unused
+            return 404, "not found", []
         return None
+
+    def _file_inputs_problem(self, body: bytes) -> str | None:
+        """Why a UI call's JSON may not run, or None: every file object in it (a dict with a
+        ``path``) must name a file inside the upload folder, i.e. one a user uploaded."""
+        try:
+            data = json.loads(body or b"null")
+        except ValueError:
+            return "the body is not JSON"
+        stack = [data]
+        while stack:
+            x = stack.pop()
+            if isinstance(x, dict):
+                if "path" in x or "url" in x:
+                    path = x.get("path")
+                    if not isinstance(path, str) or not self._in_upload_dir(path):
+                        return "file inputs must be files uploaded to this server; upload the file first"
+                stack.extend(x.values())
+            elif isinstance(x, list):
+                stack.extend(x)
+        return None
+
+    def _in_upload_dir(self, raw: str) -> bool:
+        p = Path(raw)
+        if not p.is_absolute():
+            return False
+        try:
+            return p.resolve().is_relative_to(self.upload_dir)
+        except (OSError, ValueError):
+            return False
 
     def _servable(self, raw: str) -> bool:
         p = Path(unquote(raw))
@@ -143,6 +188,35 @@ class Guard:
             return p.resolve().is_relative_to(self.upload_dir) and p.resolve().is_file()
         except OSError:
             return False
+
+
+def _is_gradio_call(scope: Scope, headers: dict[str, str]) -> bool:
+    """A POST to Gradio's API with a JSON body (queue/join, call/..., run/...): inputs to check."""
+    return (scope.get("method") == "POST" and "/gradio_api/" in scope.get("path", "")
+            and not scope["path"].rstrip("/").endswith(("/upload", "/process_recording")))
+
+
+async def _read_body(receive: Receive, limit: int) -> tuple[list[dict[str, Any]], bytes]:
+    messages, body = [], b""
+    while True:
+        msg = await receive()
+        messages.append(msg)
+        if msg["type"] != "http.request":
+            return messages, body
+        body += msg.get("body", b"")
+        if len(body) > limit:
+            raise BodyTooLarge
+        if not msg.get("more_body", False):
+            return messages, body
+
+
+def _replay(messages: list[dict[str, Any]], receive: Receive) -> Receive:
+    pending = list(messages)
+
+    async def replay() -> dict[str, Any]:
+        return pending.pop(0) if pending else await receive()
+
+    return replay
 
 
 async def _error(send: Send, status: int, msg: str, extra: list | None = None) -> None:
