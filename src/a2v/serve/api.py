@@ -29,6 +29,19 @@ RECIPES = ("lipsync", "tongue", "face", "image", "talk")
 LIPSYNC_FIELDS = {"audio", "face", "transcript", "mode", "motion_scale", "blink", "model", "language"}
 
 
+LIPSYNC_OPENAPI = {"requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {
+    "type": "object", "required": ["audio"], "properties": {
+        "audio": {"type": "string", "format": "binary", "description": "speech (wav/flac/mp3/ogg/m4a/webm)"},
+        "face": {"type": "string", "format": "binary", "description": "face photo or video"},
+        "transcript": {"type": "string", "maxLength": 2000},
+        "mode": {"type": "string", "enum": ["auto", "phoneme", "envelope"], "default": "auto"},
+        "motion_scale": {"type": "number", "minimum": 0, "maximum": 2, "default": 1.0},
+        "blink": {"type": "boolean", "default": True},
+        "model": {"type": "string", "default": "default (no training)"},
+        "language": {"type": "string", "default": "en", "description": "language code: en, de, pt-BR, ..."},
+    }}}}}}
+
+
 class TooLarge(Exception):  # noqa: N818 - maps to HTTP 413
     pass
 
@@ -138,7 +151,7 @@ def add_routes(app: Any, ws: jobs.Workspace, queue: JobQueue, cfg: ServeConfig, 
                                 headers={"Retry-After": str(queue.retry_after_s())})
         return {"status": "ready", "queue": stats}
 
-    @app.post("/api/v1/lipsync", response_model=None)
+    @app.post("/api/v1/lipsync", response_model=None, openapi_extra=LIPSYNC_OPENAPI)
     async def lipsync(request: Request) -> Any:
         """Talking-face mp4 from a face photo/video and speech (the report is in header X-A2V-Report).
 

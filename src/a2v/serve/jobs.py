@@ -20,6 +20,7 @@ from a2v.errors import InputError
 from a2v.serve.config import AUDIO_EXTENSIONS, IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, ServeConfig
 
 AUDIO_SR = 16000
+INPUT_FIELDS = ("face", "audio", "photo")  # stored uploads are <field><suffix> (see stage_input)
 
 
 def default_base() -> Path:
@@ -73,13 +74,18 @@ class Workspace:
         self.keep_s = keep_s
         self._lock = threading.Lock()
         self.slots = threading.BoundedSemaphore(concurrency)  # UI and API jobs together
-        self.outputs: set[str] = set()  # files the server produced (the only ones the UI may serve)
 
     def new_job(self) -> Path:
         self.sweep()
         path = self.root / f"{time.time():.0f}-{uuid.uuid4().hex[:8]}"
         path.mkdir()
         return path
+
+    def drop_inputs(self, job: Path) -> None:
+        """Remove a finished job's stored uploads (its results stay until the sweep)."""
+        for p in job.iterdir() if job.is_dir() else ():
+            if p.is_file() and p.stem in INPUT_FIELDS:
+                p.unlink(missing_ok=True)
 
     def discard(self, job: Path) -> None:
         """Remove a job's folder now (failed or cancelled job)."""

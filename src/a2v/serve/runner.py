@@ -64,6 +64,15 @@ def _child(conn: Any, fn: Callable[..., Any], args: tuple, kwargs: dict[str, Any
         conn.close()
 
 
+def _start_forkserver() -> None:
+    from multiprocessing import forkserver
+
+    try:
+        forkserver.ensure_running()
+    except (OSError, ValueError) as e:  # the first job starts it again and reports any failure
+        log.warning("job process server did not start: %s", e)
+
+
 class JobQueue:
     """``concurrency`` workers take jobs in arrival order; at most ``max_waiting`` wait.
 
@@ -80,6 +89,7 @@ class JobQueue:
         self._closed = False
         self._ctx = mp.get_context("forkserver")
         self._ctx.set_forkserver_preload(PRELOAD)
+        threading.Thread(target=_start_forkserver, daemon=True).start()  # the first job need not wait for it
         self._workers = [threading.Thread(target=self._work, name=f"a2v-job-{i}", daemon=True)
                          for i in range(concurrency)]
         for t in self._workers:

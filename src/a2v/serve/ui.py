@@ -53,10 +53,12 @@ def _run_job(ws: jobs.Workspace, fn: Callable[[Path], Any]) -> Any:
     job = ws.new_job()
     try:
         with ws.slots:
-            return fn(job)
+            result = fn(job)
     except BaseException:
         ws.discard(job)
         raise
+    ws.drop_inputs(job)
+    return result
 
 
 def _example_inputs(root: Path) -> list[list[str]]:
