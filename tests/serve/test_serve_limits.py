@@ -109,7 +109,7 @@ def _workspace_bytes(root: Path) -> int:
     return sum(p.stat().st_size for p in root.rglob("*") if p.is_file())
 
 
-def test_oversized_bodies_are_cut_off_and_failed_jobs_leave_nothing(server, inputs):
+def test_oversized_bodies_are_cut_off_and_failed_jobs_leave_nothing(server, inputs, tmp_path):
     url, app = server
     face, speech = inputs
     root = app.state.workspace.root
@@ -141,6 +141,15 @@ def test_oversized_bodies_are_cut_off_and_failed_jobs_leave_nothing(server, inpu
     r = httpx.post(f"{url}/api/v1/lipsync", files={"face": face.read_bytes(), "audio": ("a.wav", b"RIFF0000WAVEjunk")},
                    timeout=60)
     assert r.status_code == 400
+    # the same through the UI
+    from gradio_client import Client, handle_file
+    from gradio_client.exceptions import AppError
+
+    broken = tmp_path / "broken.wav"
+    broken.write_bytes(b"RIFF0000WAVEjunk")
+    with pytest.raises(AppError, match="audio: not a readable image, audio or video file"):
+        Client(url, verbose=False).predict(handle_file(str(face)), None, handle_file(str(broken)), "",
+                                           "default (no training)", "envelope", 1.0, True, api_name="/lipsync")
     time.sleep(0.5)
     left = [p for p in root.rglob("*") if p.is_file() and p.name != ".lock" and "examples" not in p.parts]
     assert left == [], left
