@@ -56,6 +56,22 @@ def test_cancel_stops_running_and_waiting_jobs(queue):
     assert queue.stats() == {"waiting": 0, "running": 0, "queue_size": 3, "concurrency": 1}
 
 
+def _counting(n: int) -> int:
+    """A job with a progress bar (runs in the child process)."""
+    from tqdm import tqdm
+
+    for _ in tqdm(range(n), desc="counting", mininterval=0):
+        time.sleep(0.05)
+    return n
+
+
+def test_progress_of_the_child_reaches_the_caller(queue):
+    seen: list[tuple[float, str]] = []
+    assert queue.wait(queue.submit(_counting, 30), lambda frac, desc: seen.append((frac, desc))) == 30
+    assert len(seen) >= 2 and all(desc == "counting" and 0 < frac <= 1 for frac, desc in seen)
+    assert [f for f, _ in seen] == sorted(f for f, _ in seen)
+
+
 def test_errors_come_back_as_one_line(queue):
     job = queue.submit(int, "x")
     assert job.done.wait(20) and job.status == "error" and job.error == "internal error (ValueError)"
@@ -145,5 +161,12 @@ def test_job_timeout_over_http(tmp_path, inputs, long_speech):
             assert r.status_code == 504 and r.json() == {"error": "the job took longer than the 2 s limit"}
             assert time.perf_counter() - t0 < 15
             assert _stats(url)["running"] == 0
+            # UI jobs run in the same queue, under the same limit
+            from gradio_client import Client, handle_file
+            from gradio_client.exceptions import AppError
+
+            with pytest.raises(AppError, match="took longer than the 2 s limit"):
+                Client(url, verbose=False).predict(handle_file(str(face)), None, handle_file(str(long_speech)), "",
+                                                   "default (no training)", "envelope", 1.0, True, api_name="/lipsync")
     finally:
         app.state.workspace.close()

@@ -37,7 +37,7 @@ def build_app(models_dir: Path | None = None, cfg: ServeConfig | None = None, ho
     app.state.workspace = ws
     app.state.queue = queue
     api.add_routes(app, ws, queue, cfg, models_dir)
-    blocks = ui.build_ui(ws, cfg, models_dir)
+    blocks = ui.build_ui(ws, queue, cfg, models_dir)
     system_fonts = ["ui-sans-serif", "system-ui", "sans-serif"]  # no web-font downloads (offline use)
     theme = gr.themes.Default(font=system_fonts, font_mono=["ui-monospace", "monospace"])
     gr.mount_gradio_app(

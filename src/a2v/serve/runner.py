@@ -40,6 +40,7 @@ class Job:
     error_kind: str = ""
     started_s: float = 0.0  # time.monotonic() when it started / finished
     finished_s: float = 0.0
+    progress: tuple[float, str] | None = None  # latest (fraction, description) of the job's progress bars
     cancel_event: threading.Event = field(default_factory=threading.Event)
     done: threading.Event = field(default_factory=threading.Event)
 
@@ -47,10 +48,31 @@ class Job:
         self.cancel_event.set()
 
 
+def _forward_progress(conn: Any, lock: threading.Lock, every_s: float = 0.25) -> None:
+    """Send ("progress", fraction, description) for the job's tqdm bars (at most every ``every_s``)."""
+    from tqdm import std
+
+    update = std.tqdm.update
+    last = [0.0]
+
+    def forwarding_update(self: Any, n: float = 1) -> Any:
+        out = update(self, n)
+        now = time.monotonic()
+        if self.total and now - last[0] >= every_s:
+            last[0] = now
+            with lock:
+                conn.send(("progress", min(float(self.n) / float(self.total), 1.0), str(self.desc or "")))
+        return out
+
+    std.tqdm.update = forwarding_update
+
+
 def _child(conn: Any, fn: Callable[..., Any], args: tuple, kwargs: dict[str, Any]) -> None:
-    """Child process body: send ("ok", result) or ("error", kind, one line) back."""
+    """Child process body: send ("progress", ...) messages, then ("ok", result) or ("error", kind, one line)."""
     from a2v.errors import A2VError
 
+    lock = threading.Lock()
+    _forward_progress(conn, lock)
     try:
         conn.send(("ok", fn(*args, **kwargs)))
     except A2VError as e:
@@ -95,15 +117,31 @@ class JobQueue:
         for t in self._workers:
             t.start()
 
-    def submit(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Job:
-        """Queue a job; raises QueueFull when ``max_waiting`` jobs already wait."""
+    def submit(self, fn: Callable[..., Any], *args: Any, bounded: bool = True, **kwargs: Any) -> Job:
+        """Queue a job; raises QueueFull when ``max_waiting`` jobs already wait (``bounded=False``: a
+        front end with its own bounded queue, the web UI)."""
         job = Job(fn, args, kwargs)
         with self._cond:
-            if len(self._waiting) >= self.max_waiting or self._closed:
+            if self._closed or (bounded and len(self._waiting) >= self.max_waiting):
                 raise QueueFull(f"the server is busy ({len(self._waiting)} jobs waiting); try again later")
             self._waiting.append(job)
             self._cond.notify()
         return job
+
+    def wait(self, job: Job, on_progress: Callable[[float, str], None] | None = None) -> Any:
+        """Block until ``job`` ends; its result, or A2VError (user-fixable) / RuntimeError with its message."""
+        from a2v.errors import A2VError
+
+        seen = None
+        while not job.done.wait(0.25):
+            if on_progress is not None and job.progress is not None and job.progress != seen:
+                seen = job.progress
+                on_progress(*seen)
+        if job.status == "done":
+            return job.result
+        if job.status == "error" and job.error_kind == "input" or job.status == "timeout":
+            raise A2VError(job.error)
+        raise RuntimeError(job.error)
 
     def stats(self) -> dict[str, int]:
         with self._cond:
@@ -162,6 +200,9 @@ class JobQueue:
                         msg = parent.recv()
                     except EOFError:
                         msg = None
+                    if msg is not None and msg[0] == "progress":
+                        job.progress = (msg[1], msg[2])
+                        continue
                     if msg is None:
                         self._finish(job, "crashed", error="the job process ended without a result (out of memory?)")
                     elif msg[0] == "ok":

@@ -10,6 +10,7 @@ from typing import Any
 from a2v.errors import A2VError
 from a2v.serve import jobs, limits
 from a2v.serve.config import ServeConfig
+from a2v.serve.runner import JobQueue
 
 log = logging.getLogger("a2v.serve")
 
@@ -48,12 +49,20 @@ def _stage(ws: jobs.Workspace, job: Path, path: str | None, field: str, kinds: t
     return None if src is None else jobs.stage_input(src, job, field, kinds, cfg)
 
 
-def _run_job(ws: jobs.Workspace, fn: Callable[[Path], Any]) -> Any:
-    """``fn(job_folder)`` in a new job folder (removed when ``fn`` fails), one free worker slot at a time."""
+def _call(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> tuple[Callable[..., Any], tuple, dict[str, Any]]:
+    return fn, args, kwargs
+
+
+def _run_job(ws: jobs.Workspace, queue: JobQueue, stage: Callable[[Path], tuple], progress: Any) -> Any:
+    """``stage(job_folder)`` checks and stores the inputs and names the call; the call then runs in the
+    job queue (a child process, stopped after ``job_timeout_s``) with its progress shown here. The
+    folder is removed when anything fails; the stored inputs when the job is done."""
     job = ws.new_job()
     try:
-        with ws.slots:
-            result = fn(job)
+        fn, args, kwargs = stage(job)
+        progress(0.0, desc="waiting for a free worker")
+        result = queue.wait(queue.submit(fn, *args, bounded=False, **kwargs),  # the UI's own queue bounds it
+                            lambda frac, desc: progress(frac, desc=desc or "working"))
     except BaseException:
         ws.discard(job)
         raise
@@ -78,7 +87,7 @@ def _example_inputs(root: Path) -> list[list[str]]:
     return [[str(photo), str(speech)]]
 
 
-def _lipsync_tab(ws: jobs.Workspace, cfg: ServeConfig, models_dir: Path | None, examples_dir: Path) -> None:
+def _lipsync_tab(ws: jobs.Workspace, queue: JobQueue, cfg: ServeConfig, models_dir: Path | None, examples_dir: Path) -> None:
     import gradio as gr
 
     with gr.Row():
@@ -105,24 +114,22 @@ def _lipsync_tab(ws: jobs.Workspace, cfg: ServeConfig, models_dir: Path | None, 
         gr.Examples(examples, inputs=[photo, audio], label="Example inputs")
 
     @_guard
-    def go(photo_path, clip_path, audio_path, text, model_name, mode_name, scale, blinks, progress=gr.Progress(track_tqdm=True)):  # noqa: ANN001, ANN202, B008
+    def go(photo_path, clip_path, audio_path, text, model_name, mode_name, scale, blinks, progress=gr.Progress()):  # noqa: ANN001, ANN202, B008
         mode_name = limits.parse_choice(mode_name, "mode", limits.MODES)
         scale = limits.parse_float(scale, "motion scale", *limits.MOTION_SCALE_RANGE)
         text = limits.parse_text(text, "transcript")
         default = model_name in ("", None, jobs.DEFAULT_MODEL)
         if not default:
             jobs.model_path(models_dir, "lipsync", model_name)
-        progress(0.0, desc="waiting for a free worker")
 
-        def job(folder: Path) -> tuple[Path, dict]:
+        def job(folder: Path) -> tuple:
             kinds = ("image", "video") if default else ("video",)
             face = _stage(ws, folder, clip_path or photo_path, "face", kinds, cfg)
             audio = _stage(ws, folder, audio_path, "audio", ("audio",), cfg)
-            return jobs.run_lipsync(face, audio, folder, cfg, models_dir=models_dir, model=model_name,
-                                    transcript=text, mode=mode_name, motion_scale=scale, blink=bool(blinks),
-                                    progress=True)
+            return _call(jobs.run_lipsync, face, audio, folder, cfg, models_dir=models_dir, model=model_name,
+                         transcript=text, mode=mode_name, motion_scale=scale, blink=bool(blinks), progress=True)
 
-        out, rep = _run_job(ws, job)
+        out, rep = _run_job(ws, queue, job, progress)
         return str(out), limits.scrub_report(rep)
 
     run.click(go, [photo, clip, audio, transcript, model, mode, motion, blink], [video, report], api_name="lipsync")
@@ -145,7 +152,7 @@ def _speech(recipe: str) -> Any:
     return gr.Audio(label="Speech / sound", type="filepath", sources=["upload", "microphone"], elem_id=f"{recipe}-audio")
 
 
-def _talk_tab(ws: jobs.Workspace, cfg: ServeConfig, models_dir: Path | None) -> None:
+def _talk_tab(ws: jobs.Workspace, queue: JobQueue, cfg: ServeConfig, models_dir: Path | None) -> None:
     import gradio as gr
 
     with gr.Row():
@@ -160,23 +167,23 @@ def _talk_tab(ws: jobs.Workspace, cfg: ServeConfig, models_dir: Path | None) -> 
             report = gr.JSON(label="Report")
 
     @_guard
-    def go(name, photo_path, audio_path, scale, progress=gr.Progress(track_tqdm=True)):  # noqa: ANN001, ANN202, B008
+    def go(name, photo_path, audio_path, scale, progress=gr.Progress()):  # noqa: ANN001, ANN202, B008
         scale = limits.parse_float(scale, "motion scale", 0.0, 1000.0)
         jobs.pipeline_dir(models_dir, "talk", name)
 
-        def job(folder: Path) -> tuple[Path, dict]:
+        def job(folder: Path) -> tuple:
             photo = _stage(ws, folder, photo_path, "photo", ("image",), cfg)
             audio = _stage(ws, folder, audio_path, "audio", ("audio",), cfg)
-            return jobs.run_talk(photo, audio, folder, cfg, models_dir=models_dir, model=name, motion_scale=scale,
-                                 progress=True)
+            return _call(jobs.run_talk, photo, audio, folder, cfg, models_dir=models_dir, model=name,
+                         motion_scale=scale, progress=True)
 
-        out, rep = _run_job(ws, job)
+        out, rep = _run_job(ws, queue, job, progress)
         return str(out), limits.scrub_report(rep)
 
     run.click(go, [model, photo, audio, motion], [video, report], api_name="talk")
 
 
-def _tongue_tab(ws: jobs.Workspace, cfg: ServeConfig, models_dir: Path | None) -> None:
+def _tongue_tab(ws: jobs.Workspace, queue: JobQueue, cfg: ServeConfig, models_dir: Path | None) -> None:
     import gradio as gr
 
     with gr.Row():
@@ -191,23 +198,23 @@ def _tongue_tab(ws: jobs.Workspace, cfg: ServeConfig, models_dir: Path | None) -
             report = gr.JSON(label="Report")
 
     @_guard
-    def go(name, audio_path, transcript, seed_value, progress=gr.Progress(track_tqdm=True)):  # noqa: ANN001, ANN202, B008
+    def go(name, audio_path, transcript, seed_value, progress=gr.Progress()):  # noqa: ANN001, ANN202, B008
         seed_value = int(limits.parse_float(seed_value or 0, "seed", 0, 2**31 - 1))
         transcript = limits.parse_text(transcript, "transcript")
         jobs.pipeline_dir(models_dir, "tongue", name)
 
-        def job(folder: Path) -> tuple[Path, dict]:
+        def job(folder: Path) -> tuple:
             audio = _stage(ws, folder, audio_path, "audio", ("audio",), cfg)
-            return jobs.run_tongue(audio, folder, cfg, models_dir=models_dir, model=name, text=transcript,
-                                   seed=seed_value, progress=True)
+            return _call(jobs.run_tongue, audio, folder, cfg, models_dir=models_dir, model=name, text=transcript,
+                         seed=seed_value, progress=True)
 
-        out, rep = _run_job(ws, job)
+        out, rep = _run_job(ws, queue, job, progress)
         return str(out), limits.scrub_report(rep)
 
     run.click(go, [model, audio, text, seed], [video, report], api_name="tongue")
 
 
-def _face_tab(ws: jobs.Workspace, cfg: ServeConfig, models_dir: Path | None) -> None:
+def _face_tab(ws: jobs.Workspace, queue: JobQueue, cfg: ServeConfig, models_dir: Path | None) -> None:
     import gradio as gr
 
     with gr.Row():
@@ -224,25 +231,25 @@ def _face_tab(ws: jobs.Workspace, cfg: ServeConfig, models_dir: Path | None) -> 
             report = gr.JSON(label="Report")
 
     @_guard
-    def go(name, audio_path, n, w, kind, k, progress=gr.Progress(track_tqdm=True)):  # noqa: ANN001, ANN202, B008
+    def go(name, audio_path, n, w, kind, k, progress=gr.Progress()):  # noqa: ANN001, ANN202, B008
         n = int(limits.parse_float(n, "faces", 1, 8))
         w = limits.parse_float(w, "guidance w", 0.0, 4.0)
         kind = limits.parse_choice(kind, "sampler", ("dpmsolver++", "ddim", "ancestral"))
         k = int(limits.parse_float(k, "steps", 1, 1000))
         jobs.pipeline_dir(models_dir, "face", name)
 
-        def job(folder: Path) -> tuple[list[Path], dict]:
+        def job(folder: Path) -> tuple:
             audio = _stage(ws, folder, audio_path, "audio", ("audio",), cfg)
-            return jobs.run_face(audio, folder, cfg, models_dir=models_dir, model=name, num=n, guidance_w=w,
-                                 sampler=kind, num_steps=k, progress=True)
+            return _call(jobs.run_face, audio, folder, cfg, models_dir=models_dir, model=name, num=n, guidance_w=w,
+                         sampler=kind, num_steps=k, progress=True)
 
-        paths, rep = _run_job(ws, job)
+        paths, rep = _run_job(ws, queue, job, progress)
         return [str(p) for p in paths], limits.scrub_report(rep)
 
     run.click(go, [model, audio, num, guidance, sampler, steps], [gallery, report], api_name="face")
 
 
-def _image_tab(ws: jobs.Workspace, cfg: ServeConfig, models_dir: Path | None) -> None:
+def _image_tab(ws: jobs.Workspace, queue: JobQueue, cfg: ServeConfig, models_dir: Path | None) -> None:
     import gradio as gr
 
     with gr.Row():
@@ -258,24 +265,23 @@ def _image_tab(ws: jobs.Workspace, cfg: ServeConfig, models_dir: Path | None) ->
             report = gr.JSON(label="Report")
 
     @_guard
-    def go(name, audio_path, k, seed_value, progress=gr.Progress(track_tqdm=True)):  # noqa: ANN001, ANN202, B008
+    def go(name, audio_path, k, seed_value, progress=gr.Progress()):  # noqa: ANN001, ANN202, B008
         k = int(limits.parse_float(k, "steps", 1, 1000))
         seed_value = int(limits.parse_float(seed_value or 0, "seed", 0, 2**31 - 1))
         jobs.pipeline_dir(models_dir, "image", name)
 
-        def job(folder: Path) -> tuple[Path, Path | None, dict]:
+        def job(folder: Path) -> tuple:
             audio = _stage(ws, folder, audio_path, "audio", ("audio",), cfg)
-            png, mp4, rep = jobs.run_image(audio, folder, cfg, models_dir=models_dir, model=name, steps=k,
-                                           seed=seed_value, progress=True)
-            return png, (mp4 if mp4.is_file() else None), rep
+            return _call(jobs.run_image, audio, folder, cfg, models_dir=models_dir, model=name, steps=k,
+                         seed=seed_value, progress=True)
 
-        png, mp4, rep = _run_job(ws, job)
-        return str(png), (str(mp4) if mp4 else None), limits.scrub_report(rep)
+        png, mp4, rep = _run_job(ws, queue, job, progress)
+        return str(png), (str(mp4) if mp4.is_file() else None), limits.scrub_report(rep)
 
     run.click(go, [model, audio, steps, seed], [image, video, report], api_name="image")
 
 
-def build_ui(ws: jobs.Workspace, cfg: ServeConfig, models_dir: Path | None) -> Any:
+def build_ui(ws: jobs.Workspace, queue: JobQueue, cfg: ServeConfig, models_dir: Path | None) -> Any:
     """The Gradio Blocks (not launched)."""
     import gradio as gr
 
@@ -284,14 +290,14 @@ def build_ui(ws: jobs.Workspace, cfg: ServeConfig, models_dir: Path | None) -> A
     with gr.Blocks(title="a2v", analytics_enabled=False, delete_cache=(600, cfg.keep_results_s)) as ui:
         gr.Markdown(INTRO)
         with gr.Tab("Talking face (lipsync)"):
-            _lipsync_tab(ws, cfg, models_dir, examples_dir)
+            _lipsync_tab(ws, queue, cfg, models_dir, examples_dir)
         with gr.Tab("Talking photo (StyleGAN, talk)"):
-            _talk_tab(ws, cfg, models_dir)
+            _talk_tab(ws, queue, cfg, models_dir)
         with gr.Tab("Tongue ultrasound (tongue)"):
-            _tongue_tab(ws, cfg, models_dir)
+            _tongue_tab(ws, queue, cfg, models_dir)
         with gr.Tab("Face from voice (face)"):
-            _face_tab(ws, cfg, models_dir)
+            _face_tab(ws, queue, cfg, models_dir)
         with gr.Tab("Sound to picture (image)"):
-            _image_tab(ws, cfg, models_dir)
+            _image_tab(ws, queue, cfg, models_dir)
     ui.queue(default_concurrency_limit=cfg.concurrency, max_size=cfg.queue_size)
     return ui
