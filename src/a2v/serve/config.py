@@ -19,7 +19,7 @@ class ServeConfig:
     max_decoded_mb: most memory one decoded input may take (MB: frames * H * W * 3 for a video).
     concurrency: jobs run at the same time (UI queue and API together).
     queue_size: jobs waiting at most (per front end: UI and API); more are refused (HTTP 503).
-    job_timeout_s: a job running longer is stopped (HTTP API jobs run in a child process).
+    job_timeout_s: a job running longer is stopped (every job runs in a child process).
     keep_results_s: generated files older than this are deleted (seconds).
     device: "cpu", "cuda" or "auto" (CUDA when present).
     trust_pickles: let model folders load pickled generators (runs their code); only from
