@@ -176,6 +176,20 @@ def test_workspace_of_a_killed_server_is_removed_at_start(tmp_path):
     live.close()
 
 
+def test_a_shared_scratch_folder_is_refused(tmp_path):
+    from a2v.errors import A2VError
+
+    open_base = tmp_path / "open"
+    open_base.mkdir(mode=0o777)
+    open_base.chmod(0o777)
+    with pytest.raises(A2VError, match="open to others"):
+        jobs.Workspace(3600, base=open_base)
+    (tmp_path / "link").symlink_to(tmp_path / "elsewhere", target_is_directory=True)
+    (tmp_path / "elsewhere").mkdir(mode=0o700)
+    with pytest.raises(A2VError, match="is a link"):
+        jobs.Workspace(3600, base=tmp_path / "link")
+
+
 def test_probe_errors_name_the_field_only(tmp_path):
     bad = tmp_path / "x.wav"
     bad.write_bytes(b"not audio at all")

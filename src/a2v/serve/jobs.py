@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from a2v.device import resolve_device
-from a2v.errors import InputError
+from a2v.errors import A2VError, InputError
 from a2v.serve.config import AUDIO_EXTENSIONS, IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, ServeConfig
 
 AUDIO_SR = 16000
@@ -67,6 +67,10 @@ class Workspace:
 
         base = Path(base) if base is not None else default_base()
         base.mkdir(mode=0o700, parents=True, exist_ok=True)
+        st = base.lstat()
+        if base.is_symlink() or st.st_uid != os.getuid() or st.st_mode & 0o077:
+            raise A2VError(f"scratch folder {base} is a link, another user's, or open to others: remove it "
+                           "or set TMPDIR to a private folder")
         self.stale_removed = clean_stale(base)
         self.root = Path(tempfile.mkdtemp(prefix=f"{os.getpid()}-", dir=base))
         self._lock_file = (self.root / ".lock").open("w")
