@@ -245,6 +245,15 @@ def test_auth_is_required_when_set(tmp_path):
         app.state.workspace.close()
 
 
+def test_allowed_host_names():
+    from a2v.serve.security import allowed_host_names, host_name
+
+    assert host_name("[::1]:7860") == "::1" and host_name("Example.org:80") == "example.org"
+    assert allowed_host_names("0.0.0.0", ("A2V.example.org:443",)) == {"127.0.0.1", "localhost", "::1",
+                                                                       "a2v.example.org"}
+    assert "10.0.0.5" in allowed_host_names("10.0.0.5", ())
+
+
 def test_public_bind_without_auth_warns():
     from a2v.serve.app import bind_warning
 

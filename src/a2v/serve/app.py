@@ -81,6 +81,9 @@ def serve(host: str = "127.0.0.1", port: int = 7860, models_dir: Path | None = N
     warning = bind_warning(host, cfg.auth)
     if warning:
         print(warning, file=sys.stderr)
+    if host in ("0.0.0.0", "::") and not cfg.allowed_hosts:  # noqa: S104
+        print("a2v: only requests to localhost are answered: give the name clients use with --allowed-host",
+              file=sys.stderr)
     app = build_app(models_dir, cfg, host=host)
     print(f"a2v: web UI at http://{host}:{port}/  API at http://{host}:{port}/api/v1/ (docs: /docs)")
     uvicorn.run(app, host=host, port=port, log_level="info", server_header=False,

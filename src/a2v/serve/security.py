@@ -48,7 +48,7 @@ def host_name(host: str) -> str:
 
 def allowed_host_names(bind_host: str, extra: tuple[str, ...]) -> set[str]:
     """Host names accepted in the Host header: loopback names, the bind address, and ``extra``."""
-    names = {*LOOPBACK, *(h.lower() for h in extra)}
+    names = {*LOOPBACK, *(host_name(h) for h in extra)}
     if bind_host not in ("0.0.0.0", "::", ""):  # noqa: S104 - a wildcard bind needs --allowed-host
         names.add(host_name(bind_host))
     return names
