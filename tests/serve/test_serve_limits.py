@@ -199,3 +199,32 @@ def test_probe_errors_name_the_field_only(tmp_path):
     assert limits.scrub("cannot read /tmp/a2v-serve/123/job/face.png: bad") == "cannot read face.png: bad"
     assert limits.scrub_report({"out": Path("/x/y/out.mp4"), "v": float("nan"), "n": [1, "/a/b"]}) == {
         "out": "out.mp4", "v": None, "n": [1, "b"]}
+
+
+def test_malformed_files_give_one_line_errors(tmp_path, inputs):
+    """Truncated and corrupted real files and random bytes behind real magic numbers: InputError only."""
+    import numpy as np
+
+    face, speech = inputs
+    rng = np.random.default_rng(0)
+    real = [face.read_bytes(), speech.read_bytes()]
+    magics = [b"\x89PNG\r\n\x1a\n", b"RIFF\x00\x00\x00\x00WAVEfmt ", b"fLaC", b"\x00\x00\x00\x18ftypmp42", b"\xff\xd8\xff",
+              b"OggS", b"\x1aE\xdf\xa3", b"GIF89a", b"<svg", b"BM"]
+    cases = [m + rng.bytes(int(rng.integers(0, 3000))) for m in magics]
+    for data in real:
+        cases += [data[: int(rng.integers(1, len(data)))] for _ in range(5)]  # truncated
+        for _ in range(5):  # a few bytes flipped inside the header
+            b = bytearray(data)
+            for i in rng.integers(0, min(len(b), 200), 8):
+                b[i] = int(rng.integers(0, 256))
+            cases.append(bytes(b))
+    ok = 0
+    for i, data in enumerate(cases):
+        p = tmp_path / f"f{i}"
+        p.write_bytes(data)
+        try:
+            limits.probe_media(p, "face", ServeConfig())
+            ok += 1
+        except InputError as e:
+            assert "\n" not in str(e) and str(e).startswith("face: "), str(e)
+    assert ok < len(cases)

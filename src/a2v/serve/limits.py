@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import re
+import struct
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -71,7 +72,11 @@ def probe_media(path: Path, field: str, cfg: ServeConfig) -> Media:
     """
     if path.stat().st_size == 0:
         raise InputError(f"{field}: the upload is empty (0 bytes)")
-    media = _probe_image(path, field) or _probe_av(path, field)
+    try:
+        media = _probe_image(path, field) or _probe_av(path, field)
+    except (AttributeError, TypeError, ZeroDivisionError, OverflowError, EOFError, IndexError, KeyError,
+            struct.error, av_error()):  # odd headers
+        raise InputError(f"{field}: not a readable image, audio or video file") from None
     if media.kind == "image":
         _check_pixels(field, media.width, media.height, 1, cfg)
     elif media.kind == "video":
@@ -81,6 +86,12 @@ def probe_media(path: Path, field: str, cfg: ServeConfig) -> Media:
     elif media.duration_s > cfg.max_audio_s:
         raise InputError(f"{field}: {media.duration_s:.0f} s of audio is over the {cfg.max_audio_s:g} s limit")
     return media
+
+
+def av_error() -> type[Exception]:
+    import av
+
+    return av.FFmpegError
 
 
 def _check_pixels(field: str, w: int, h: int, frames: int, cfg: ServeConfig) -> None:
@@ -121,7 +132,8 @@ def _probe_av(path: Path, field: str) -> Media:
         duration = container.duration / av.time_base if container.duration is not None else None
         if container.streams.video:
             vs = container.streams.video[0]
-            w, h = int(vs.codec_context.width or 0), int(vs.codec_context.height or 0)
+            cc = vs.codec_context
+            w, h = (int(cc.width or 0), int(cc.height or 0)) if cc is not None else (0, 0)
             rate = float(vs.average_rate or vs.guessed_rate or vs.base_rate or 0)
             if vs.duration is not None and vs.time_base is not None:
                 duration = float(vs.duration * vs.time_base)
