@@ -205,6 +205,9 @@ def test_fields_are_range_checked_and_errors_are_one_json_shape(server, inputs):
         assert list(r.json()) == ["error"] and r.json()["error"].startswith(msg), (data, r.text)
     r = httpx.post(f"{url}/api/v1/lipsync", content=b"\0" * 1000, headers={"content-type": "multipart/form-data"})
     assert r.status_code == 400 and list(r.json()) == ["error"] and "\0" not in r.text
+    three = [("face", ("a.png", b"1")), ("audio", ("b.wav", b"2")), ("face", ("c.png", b"3"))]
+    r = httpx.post(f"{url}/api/v1/lipsync", files=three, timeout=30)
+    assert r.status_code == 400 and r.json()["error"].startswith("bad multipart body")
     r = httpx.get(f"{url}/api/v1/nothing", timeout=10)
     assert r.status_code == 404 and list(r.json()) == ["error"]
 
