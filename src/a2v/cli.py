@@ -86,17 +86,45 @@ def demo(
 
 @app.command()
 def serve(
-    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    host: Annotated[str, typer.Option(help="Address to listen on (not loopback: use --auth).")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port.")] = 7860,
     models: Annotated[Path, typer.Option(help="Folder of trained models to offer.")] = Path("models"),
+    auth: Annotated[str, typer.Option(help="'user:password' (HTTP Basic) or a bearer token required on every "
+                                      "request; env A2V_SERVE_AUTH.", envvar="A2V_SERVE_AUTH")] = "",
+    allowed_host: Annotated[list[str] | None, typer.Option(help="Host name clients use (Host header); repeatable.")] = None,
+    trust_pickles: Annotated[bool, typer.Option(help="Let model folders load pickled networks (runs their code).")] = False,
+    max_upload_mb: Annotated[float, typer.Option(help="Largest upload per file (MB).")] = 100.0,
+    max_audio_s: Annotated[float, typer.Option(help="Longest speech input (s).")] = 600.0,
+    max_video_s: Annotated[float, typer.Option(help="Longest face video (s).")] = 120.0,
+    max_pixels: Annotated[int, typer.Option(help="Most pixels per image or video frame.")] = 4096 * 4096,
+    max_decoded_mb: Annotated[float, typer.Option(help="Most memory one decoded input may take (MB).")] = 1024.0,
+    concurrency: Annotated[int, typer.Option(help="Jobs run at the same time.")] = 1,
+    queue_size: Annotated[int, typer.Option(help="Jobs waiting at most; more get HTTP 503.")] = 16,
+    job_timeout_s: Annotated[float, typer.Option(help="A job running longer is stopped (s).")] = 1800.0,
+    device: Annotated[str, typer.Option(help="cpu, cuda or auto.")] = "auto",
 ) -> None:
     """Web UI and HTTP API for every recipe.
 
     Example: a2v serve --port 7860
     """
     from a2v.serve.app import serve as _serve
+    from a2v.serve.config import ServeConfig
 
-    _serve(host=host, port=port, models_dir=models)
+    if auth and len(auth) < 8:
+        raise A2VError("--auth: use at least 8 characters (user:password or a token)")
+    for name, value in (("--max-upload-mb", max_upload_mb), ("--max-audio-s", max_audio_s),
+                        ("--max-video-s", max_video_s), ("--max-pixels", max_pixels),
+                        ("--max-decoded-mb", max_decoded_mb), ("--concurrency", concurrency),
+                        ("--job-timeout-s", job_timeout_s)):
+        if not value > 0:
+            raise A2VError(f"{name} must be > 0, got {value}")
+    if queue_size < 0:
+        raise A2VError(f"--queue-size must be >= 0, got {queue_size}")
+    cfg = ServeConfig(max_upload_mb=max_upload_mb, max_audio_s=max_audio_s, max_video_s=max_video_s,
+                      max_pixels=max_pixels, max_decoded_mb=max_decoded_mb, concurrency=concurrency,
+                      queue_size=queue_size, job_timeout_s=job_timeout_s, device=device,
+                      trust_pickles=trust_pickles, auth=auth, allowed_hosts=tuple(allowed_host or ()))
+    _serve(host=host, port=port, models_dir=models, cfg=cfg)
 
 
 def _add_recipes() -> None:

@@ -2,42 +2,21 @@
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
-
 import numpy as np
 import pytest
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from serve_testutil import running
 
 
 @pytest.fixture(scope="session")
 def server(tmp_path_factory):
     """(base_url, app) of a running server; stopped at the end."""
-    import uvicorn
-
     from a2v.serve.app import build_app
     from a2v.serve.config import ServeConfig
 
     models = tmp_path_factory.mktemp("models")
     app = build_app(models, ServeConfig(max_upload_mb=5.0, max_audio_s=30.0))
-    port = _free_port()
-    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    deadline = time.time() + 60
-    while not srv.started:
-        if time.time() > deadline or not thread.is_alive():
-            pytest.fail("server did not start")
-        time.sleep(0.1)
-    yield f"http://127.0.0.1:{port}", app
-    srv.should_exit = True
-    thread.join(timeout=10)
+    with running(app) as url:
+        yield url, app
 
 
 @pytest.fixture(scope="session")

@@ -18,7 +18,21 @@ def test_health_lists_models_and_limits(server):
     assert r.status_code == 200
     body = r.json()
     assert body["status"] == "ok" and body["models"]["lipsync"] == []
-    assert body["limits"]["max_upload_mb"] == 5.0
+    assert body["limits"] == {"max_upload_mb": 5.0, "max_audio_s": 30.0, "max_video_s": 120.0, "max_pixels": 4096 * 4096,
+                              "max_decoded_mb": 1024.0, "concurrency": 1, "queue_size": 16, "job_timeout_s": 1800.0,
+                              "keep_results_s": 3600}
+    assert body["queue"] == {"waiting": 0, "running": 0, "queue_size": 16, "concurrency": 1}
+    assert body["auth"] is False
+
+
+def test_serve_options_are_checked(capsys):
+    from a2v.cli import main
+
+    assert main(["serve", "--auth", "short"]) == 2
+    assert "at least 8 characters" in capsys.readouterr().err
+    assert main(["serve", "--max-upload-mb", "0"]) == 2
+    assert "--max-upload-mb must be > 0" in capsys.readouterr().err
+    assert main(["serve", "--job-timeout-s", "nan"]) == 2
 
 
 def test_lipsync_round_trip_returns_playable_mp4(server, inputs, tmp_path):
@@ -47,7 +61,7 @@ def test_missing_face_wrong_type_and_too_large_are_clear_errors(server, inputs, 
     bad.write_text("hello")
     with bad.open("rb") as f, speech.open("rb") as a:
         r = httpx.post(f"{url}/api/v1/lipsync", files={"face": f, "audio": a}, timeout=60)
-    assert r.status_code == 400 and "not an accepted face type" in r.json()["error"]
+    assert r.status_code == 400 and "not a readable image, audio or video file" in r.json()["error"]
     big = tmp_path / "big.png"
     big.write_bytes(b"\0" * 6_000_000)
     with big.open("rb") as f, speech.open("rb") as a:

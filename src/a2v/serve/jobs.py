@@ -6,6 +6,7 @@ shows it as a message and the API returns it as ``{"error": ...}`` with status 4
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 import threading
@@ -15,20 +16,65 @@ from pathlib import Path
 from typing import Any
 
 from a2v.device import resolve_device
-from a2v.errors import InputError
+from a2v.errors import A2VError, InputError
 from a2v.serve.config import AUDIO_EXTENSIONS, IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, ServeConfig
 
 AUDIO_SR = 16000
+INPUT_FIELDS = ("face", "audio", "photo")  # stored uploads are <field><suffix> (see stage_input)
+
+
+def default_base() -> Path:
+    """Parent of every server's workspace: ``<tmp>/a2v-serve`` (one sub-folder per running server)."""
+    return Path(tempfile.gettempdir()) / "a2v-serve"
+
+
+def clean_stale(base: Path, min_age_s: float = 60.0) -> int:
+    """Remove workspaces in ``base`` whose server is gone (killed without cleanup); returns how many.
+
+    A live server holds an exclusive lock on ``<workspace>/.lock``; a folder whose lock can be taken,
+    or one without a lock file older than ``min_age_s``, belongs to nobody.
+    """
+    import fcntl
+
+    n = 0
+    for d in base.iterdir() if base.is_dir() else ():
+        if not d.is_dir() or d.is_symlink() or d.name == "gradio":
+            continue
+        lock = d / ".lock"
+        if lock.is_file():
+            with lock.open("a") as f:
+                try:
+                    fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    continue  # a running server's
+        elif time.time() - d.stat().st_mtime < min_age_s:
+            continue  # being created right now
+        shutil.rmtree(d, ignore_errors=True)
+        n += 1
+    return n
 
 
 class Workspace:
     """A private temporary folder with one sub-folder per job; old jobs are deleted.
 
-    Uploads are copied in, results written there; :meth:`close` removes everything.
+    Uploads are stored there under fixed names, results written there; a failed job's folder is
+    removed at once (:meth:`discard`), :meth:`close` removes everything, and a server killed
+    without cleanup leaves a folder the next server start removes (:func:`clean_stale`).
     """
 
-    def __init__(self, keep_s: int, concurrency: int = 1) -> None:
-        self.root = Path(tempfile.mkdtemp(prefix="a2v-serve-"))
+    def __init__(self, keep_s: int, concurrency: int = 1, base: Path | None = None) -> None:
+        import fcntl
+
+        base = Path(base) if base is not None else default_base()
+        base.mkdir(mode=0o700, parents=True, exist_ok=True)
+        st = base.lstat()
+        if base.is_symlink() or st.st_uid != os.getuid() or st.st_mode & 0o077:
+            raise A2VError(f"scratch folder {base} is a link, another user's, or open to others: remove it "
+                           "or set TMPDIR to a private folder")
+        self.stale_removed = clean_stale(base)
+        self.root = Path(tempfile.mkdtemp(prefix=f"{os.getpid()}-", dir=base))
+        self._lock_file = (self.root / ".lock").open("w")
+        fcntl.flock(self._lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)  # held while this server lives
         self.keep_s = keep_s
         self._lock = threading.Lock()
         self.slots = threading.BoundedSemaphore(concurrency)  # UI and API jobs together
@@ -38,6 +84,17 @@ class Workspace:
         path = self.root / f"{time.time():.0f}-{uuid.uuid4().hex[:8]}"
         path.mkdir()
         return path
+
+    def drop_inputs(self, job: Path) -> None:
+        """Remove a finished job's stored uploads (its results stay until the sweep)."""
+        for p in job.iterdir() if job.is_dir() else ():
+            if p.is_file() and p.stem in INPUT_FIELDS:
+                p.unlink(missing_ok=True)
+
+    def discard(self, job: Path) -> None:
+        """Remove a job's folder now (failed or cancelled job)."""
+        if job.parent == self.root:
+            shutil.rmtree(job, ignore_errors=True)
 
     def sweep(self, now: float | None = None) -> int:
         """Delete job folders older than ``keep_s``; returns how many."""
@@ -52,6 +109,19 @@ class Workspace:
 
     def close(self) -> None:
         shutil.rmtree(self.root, ignore_errors=True)
+        self._lock_file.close()
+
+
+def stage_input(src: Path, job: Path, field: str, kinds: tuple[str, ...], cfg: ServeConfig) -> Path:
+    """Measure an upload from its headers (:func:`a2v.serve.limits.probe_media`) and move it into the
+    job folder as ``<field><suffix>``: a fixed name chosen from the content, never the client's name."""
+    from a2v.serve.limits import probe_media, require_kind
+
+    media = probe_media(src, field, cfg)
+    require_kind(media, field, kinds)
+    dest = job / f"{field}{media.suffix}"
+    shutil.copyfile(src, dest)
+    return dest
 
 
 def check_upload(path: str | Path | None, kind: str, cfg: ServeConfig) -> Path:
@@ -79,7 +149,9 @@ def check_upload(path: str | Path | None, kind: str, cfg: ServeConfig) -> Path:
 def load_speech(path: Path, cfg: ServeConfig) -> tuple[Any, int]:
     """Speech as float32 (S,) at 16 kHz, refused when longer than ``cfg.max_audio_s``."""
     from a2v.audio import load_audio
+    from a2v.serve.limits import check_decoded_audio_s
 
+    check_decoded_audio_s(path, path.name, cfg.max_audio_s)  # flat memory, whatever the header says
     wav = load_audio(path, sr=AUDIO_SR)  # (S,) float32 in [-1, 1]
     if len(wav) > cfg.max_audio_s * AUDIO_SR:
         raise InputError(f"{path.name}: {len(wav) / AUDIO_SR:.0f} s of audio is over the {cfg.max_audio_s:.0f} s limit")
@@ -95,7 +167,7 @@ def list_models(models_dir: Path | None, recipe: str) -> list[str]:
 
 def model_path(models_dir: Path | None, recipe: str, name: str) -> Path:
     if models_dir is None or name not in list_models(models_dir, recipe):
-        raise InputError(f"no {recipe} model named '{name}' in {models_dir}/{recipe}/")
+        raise InputError(f"no {recipe} model named '{str(name)[:60]}' on this server (GET /api/v1/health lists them)")
     return models_dir / recipe / name
 
 
@@ -114,6 +186,7 @@ def run_lipsync(
     mode: str = "auto",
     motion_scale: float = 1.0,
     blink: bool = True,
+    language: str = "en",
     progress: bool = False,
 ) -> tuple[Path, dict[str, Any]]:
     """Talking face from a photo or clip and speech; returns (mp4 path, report).
@@ -133,7 +206,7 @@ def run_lipsync(
 
         report = generate_driven(
             face_path, wav, out, transcript=(transcript or None), mode=mode, motion_scale=motion_scale,
-            blink=blink, device=device, progress=progress,
+            blink=blink, device=device, progress=progress, language=language,
         )
         return out, report
     from a2v.recipes.lipsync.pipeline import LipSyncPipeline
@@ -144,13 +217,31 @@ def run_lipsync(
     return out, report
 
 
-def _pipeline_dir(models_dir: Path | None, recipe: str, model: str | None) -> Path:
+def pipeline_dir(models_dir: Path | None, recipe: str, model: str | None) -> Path:
     if not model:
         found = list_models(models_dir, recipe)
         if not found:
-            raise InputError(f"no trained {recipe} model in {models_dir}/{recipe}/: train one with `a2v {recipe} train`")
+            raise InputError(f"no trained {recipe} model on this server: train one with `a2v {recipe} train`")
         model = found[0]
     return model_path(models_dir, recipe, model)
+
+
+def talk_trust_overrides(pipe_dir: Path, trust: bool) -> list[str]:
+    """Config overrides that put pickle trust in the server's hands: a model folder's own
+    ``generator.trust_pickle`` / ``invert.trust_encoder`` are replaced by ``trust`` (``--trust-pickles``)."""
+    import json
+
+    from a2v.recipes.talk.pipeline import CONFIG_FILE
+
+    value = "true" if trust else "false"
+    overrides = [f"invert.trust_encoder={value}"]
+    try:
+        info = json.loads((pipe_dir / CONFIG_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return overrides  # from_pretrained reports the missing or broken file
+    if not isinstance(info, dict) or info.get("generator") != "generator":  # not the saved built-in one
+        overrides.append(f"generator.trust_pickle={value}")
+    return overrides
 
 
 def run_talk(photo: str | Path | None, audio: str | Path | None, out_dir: Path, cfg: ServeConfig, *,
@@ -161,7 +252,9 @@ def run_talk(photo: str | Path | None, audio: str | Path | None, out_dir: Path, 
     wav, _ = load_speech(check_upload(audio, "audio", cfg), cfg)
     from a2v.recipes.talk.pipeline import TalkPipeline
 
-    pipe = TalkPipeline.from_pretrained(_pipeline_dir(models_dir, "talk", model), device=resolve_device(cfg.device))
+    pipe_dir = pipeline_dir(models_dir, "talk", model)
+    pipe = TalkPipeline.from_pretrained(pipe_dir, device=resolve_device(cfg.device),
+                                        overrides=talk_trust_overrides(pipe_dir, cfg.trust_pickles))
     out = out_dir / "talk.mp4"
     res = pipe.generate(photo_path, wav, out, motion_scale=motion_scale, progress=progress)
     return out, {"frames": int(res.frames.shape[0]), "fps": res.fps}
@@ -174,7 +267,7 @@ def run_tongue(audio: str | Path | None, out_dir: Path, cfg: ServeConfig, *, mod
     wav, _ = load_speech(check_upload(audio, "audio", cfg), cfg)
     from a2v.recipes.tongue.pipeline import TonguePipeline
 
-    pipe = TonguePipeline.from_pretrained(_pipeline_dir(models_dir, "tongue", model), device=resolve_device(cfg.device))
+    pipe = TonguePipeline.from_pretrained(pipeline_dir(models_dir, "tongue", model), device=resolve_device(cfg.device))
     video = pipe.generate(wav, text=(text or None), seed=seed, progress=progress)  # (F,S,S) uint8
     out = pipe.write(out_dir / "tongue.mp4", video, wav)
     return Path(out), {"frames": int(video.shape[0]), "size_px": int(video.shape[1])}
@@ -188,7 +281,7 @@ def run_face(audio: str | Path | None, out_dir: Path, cfg: ServeConfig, *, model
     from a2v.recipes.face.pipeline import FacePipeline
     from a2v.video import write_png
 
-    pipe = FacePipeline.from_pretrained(_pipeline_dir(models_dir, "face", model), device=resolve_device(cfg.device))
+    pipe = FacePipeline.from_pretrained(pipeline_dir(models_dir, "face", model), device=resolve_device(cfg.device))
     faces = pipe.generate(wav, num=num, guidance_w=guidance_w, sampler=sampler, num_steps=num_steps, seed=seed,
                           progress=progress)  # (N,H,W,3) uint8
     paths = [write_png(out_dir / f"face_{i}.png", f) for i, f in enumerate(faces)]
@@ -203,7 +296,7 @@ def run_image(audio: str | Path | None, out_dir: Path, cfg: ServeConfig, *, mode
     from a2v.recipes.image.pipeline import ImagePipeline
     from a2v.video import write_png
 
-    pipe = ImagePipeline.from_pretrained(_pipeline_dir(models_dir, "image", model), device=resolve_device(cfg.device))
+    pipe = ImagePipeline.from_pretrained(pipeline_dir(models_dir, "image", model), device=resolve_device(cfg.device))
     video = out_dir / "optimisation.mp4"
     img = pipe.generate(wav, steps=steps, video=video, seed=seed, progress=progress)  # (H,W,3) uint8
     return write_png(out_dir / "image.png", img), video, {"size_px": int(img.shape[0])}
