@@ -10,8 +10,11 @@ import threading
 from pathlib import Path
 
 import httpx
+import numpy as np
 import pytest
 from serve_testutil import running
+
+from a2v.errors import InputError
 
 SECRET = b"a2v-test-secret-do-not-serve"
 ABS_PATH = re.compile(r"(?<![\w.])/(tmp|etc|home|root|work|usr|var)\b")
@@ -264,3 +267,38 @@ def test_public_bind_without_auth_warns():
     assert "without --auth" in bind_warning("192.168.1.20", "")
     assert bind_warning("0.0.0.0", "user:password") is None
     assert bind_warning("127.0.0.1", "") is None and bind_warning("localhost", "") is None
+
+
+def test_lipsync_output_keeps_the_uploads_rate_and_channels_and_language_is_the_recipes_list(server, inputs, tmp_path):
+    import av
+    import soundfile as sf
+
+    from a2v.audio import load_audio
+
+    url, _ = server
+    face, speech = inputs
+    mono = load_audio(speech, sr=48000)  # (S,) at 48 kHz
+    sf.write(tmp_path / "stereo.wav", np.stack([mono, 0.5 * mono], axis=1), 48000)  # (S,2)
+    with face.open("rb") as f, (tmp_path / "stereo.wav").open("rb") as a:
+        r = httpx.post(f"{url}/api/v1/lipsync", files={"face": f, "audio": a}, data={"language": "es-MX"},
+                       timeout=300)
+    assert r.status_code == 200, r.text
+    (tmp_path / "out.mp4").write_bytes(r.content)
+    with av.open(str(tmp_path / "out.mp4")) as c:
+        stream = c.streams.audio[0]
+        assert (stream.rate, stream.channels) == (48000, 2)
+    with face.open("rb") as f, speech.open("rb") as a:
+        r = httpx.post(f"{url}/api/v1/lipsync", files={"face": f, "audio": a}, data={"language": "xx"}, timeout=60)
+    assert r.status_code == 400 and "'xx' is not supported" in r.json()["error"], r.text
+
+
+def test_decoded_audio_size_is_limited_whatever_the_length(tmp_path):
+    import soundfile as sf
+
+    from a2v.serve import limits
+
+    path = tmp_path / "wide.flac"
+    sf.write(path, np.zeros((192000, 8), np.float32), 192000)  # 1 s, 8 channels at 192 kHz: 6.1 MB decoded
+    assert limits.check_decoded_audio_s(path, "audio", 30.0, max_mb=10.0) == pytest.approx(1.0)
+    with pytest.raises(InputError, match="decoded audio is over the 5 MB limit"):
+        limits.check_decoded_audio_s(path, "audio", 30.0, max_mb=5.0)

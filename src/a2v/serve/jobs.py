@@ -151,11 +151,22 @@ def load_speech(path: Path, cfg: ServeConfig) -> tuple[Any, int]:
     from a2v.audio import load_audio
     from a2v.serve.limits import check_decoded_audio_s
 
-    check_decoded_audio_s(path, path.name, cfg.max_audio_s)  # flat memory, whatever the header says
+    check_decoded_audio_s(path, path.name, cfg.max_audio_s, cfg.max_decoded_mb)  # flat memory, whatever the header says
     wav = load_audio(path, sr=AUDIO_SR)  # (S,) float32 in [-1, 1]
     if len(wav) > cfg.max_audio_s * AUDIO_SR:
         raise InputError(f"{path.name}: {len(wav) / AUDIO_SR:.0f} s of audio is over the {cfg.max_audio_s:.0f} s limit")
     return wav, AUDIO_SR
+
+
+def load_native_speech(path: Path, cfg: ServeConfig) -> Any:
+    """Speech for the lipsync recipe (:class:`a2v.recipes.lipsync.inputs.Speech`: 16 kHz mono for
+    analysis, the file's own rate and channels for the output), refused when longer than
+    ``cfg.max_audio_s`` before it is decoded whole."""
+    from a2v.recipes.lipsync.inputs import load_speech as load_lipsync_speech
+    from a2v.serve.limits import check_decoded_audio_s
+
+    check_decoded_audio_s(path, path.name, cfg.max_audio_s, cfg.max_decoded_mb)  # flat memory, whatever the header says
+    return load_lipsync_speech(path, what=path.name)
 
 
 def list_models(models_dir: Path | None, recipe: str) -> list[str]:
@@ -198,14 +209,14 @@ def run_lipsync(
     audio_path = check_upload(audio, "audio", cfg)
     default = model in ("", None, DEFAULT_MODEL)
     face_path = check_upload(face, "face", cfg) if default else None  # before the (slow) audio decode
-    wav = load_speech(audio_path, cfg)
+    speech = load_native_speech(audio_path, cfg)  # output keeps the upload's rate and channels
     out = out_dir / "talking_face.mp4"
     device = resolve_device(cfg.device)
     if default:
         from a2v.recipes.lipsync.driven.generate import generate_driven
 
         report = generate_driven(
-            face_path, wav, out, transcript=(transcript or None), mode=mode, motion_scale=motion_scale,
+            face_path, speech, out, transcript=(transcript or None), mode=mode, motion_scale=motion_scale,
             blink=blink, device=device, progress=progress, language=language,
         )
         return out, report
@@ -213,7 +224,8 @@ def run_lipsync(
 
     pipe = LipSyncPipeline.from_pretrained(model_path(models_dir, "lipsync", model), device=device)
     template = check_upload(face, "video", cfg) if face else None
-    report = pipe.generate(wav, out, template=template, progress=progress)
+    report = pipe.generate(speech.mono, out, template=template, progress=progress,
+                           mux_audio=(speech.native, speech.sr))
     return out, report
 
 

@@ -157,21 +157,27 @@ def _probe_av(path: Path, field: str) -> Media:
         container.close()
 
 
-def check_decoded_audio_s(path: Path, field: str, max_s: float) -> float:
+def check_decoded_audio_s(path: Path, field: str, max_s: float, max_mb: float = math.inf) -> float:
     """Decode the first audio stream frame by frame, keeping nothing, and stop with InputError once it
-    passes ``max_s`` seconds: a file whose header understates its length is caught with flat memory.
-    Returns the duration in seconds."""
+    passes ``max_s`` seconds or ``max_mb`` MB of float32 samples (all channels, at the file's own rate:
+    what a full decode holds): a file whose header understates its length, or a short file at a huge
+    rate with many channels, is caught with flat memory. Returns the duration in seconds."""
     import av
 
     total = 0.0
+    decoded_mb = 0.0
     try:
         with av.open(str(path), mode="r", metadata_errors="ignore") as container:
             if not container.streams.audio:
                 raise InputError(f"{field}: no audio stream in the upload")
             for frame in container.decode(container.streams.audio[0]):
                 total += frame.samples / float(frame.sample_rate or 1)
+                decoded_mb += frame.samples * max(1, len(frame.layout.channels)) * 4 / 1e6
                 if total > max_s:
                     raise InputError(f"{field}: the audio is over the {max_s:g} s limit")
+                if decoded_mb > max_mb:
+                    raise InputError(f"{field}: the decoded audio is over the {max_mb:g} MB limit "
+                                     "(sample rate x channels x length); send 48 kHz stereo or less")
     except av.FFmpegError:
         raise InputError(f"{field}: the audio is corrupt and cannot be decoded") from None
     return total
@@ -214,11 +220,17 @@ def parse_choice(value: Any, field: str, choices: tuple[str, ...]) -> str:
 
 
 def parse_language(value: Any) -> str:
-    """A language code as the lipsync recipe takes it ("en", "de", "pt-BR", ...)."""
+    """A language the lipsync recipe takes ("en", "zh", "pt-BR" -> "pt", ...; see
+    :data:`a2v.recipes.lipsync.driven.params.LANGUAGES`), normalised to its code."""
+    from a2v.recipes.lipsync.driven.params import check_language
+
     s = str(value).strip()
     if not LANGUAGE_RE.fullmatch(s):
         raise InputError(f"language: '{s[:40]}' is not a language code such as en, de or pt-BR")
-    return s
+    try:
+        return check_language(s)
+    except InputError as e:
+        raise InputError(f"language: {e}") from None
 
 
 def parse_text(value: Any, field: str, max_chars: int = MAX_TRANSCRIPT_CHARS) -> str:

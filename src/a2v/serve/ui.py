@@ -160,7 +160,7 @@ def _talk_tab(ws: jobs.Workspace, queue: JobQueue, cfg: ServeConfig, models_dir:
             model = _model_choice("talk", models_dir)
             photo = gr.Image(label="Face photo", type="filepath", image_mode=None, sources=["upload"])
             audio = _speech("talk")
-            motion = gr.Slider(0.0, 1000.0, value=1.0, step=1.0, label="Motion scale (the paper used 500)")
+            motion = gr.Slider(0.0, 1000.0, value=500.0, step=1.0, label="Motion scale: multiplies the predicted code μ (paper: 500)")
             run = gr.Button("Generate talking face", variant="primary")
         with gr.Column():
             video = gr.Video(label="Result", interactive=False)

@@ -37,6 +37,8 @@ def check_language(language: str) -> str:
     if code not in LANGUAGES:
         raise InputError(f"language '{language}' is not supported; use one of {', '.join(LANGUAGES)}")
     return code
+
+
 MIN_AGREEMENT = 0.3  # correlation of viseme opening vs loudness opening below which "auto" distrusts phones
 LOUDNESS_FLOOR = 0.35  # share of the viseme opening kept at the quietest voiced frames in "auto"
 
