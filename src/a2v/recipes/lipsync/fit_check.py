@@ -55,8 +55,8 @@ class FitCheckConfig:
     min_ssim: float = 0.75
     max_mouth_mse_ratio: float = 0.9
     min_sync_corr: float = 0.2
-    min_stage1_steps: int = 1000
-    min_renderer_steps: int = 2000
+    min_stage1_steps: int = 500
+    min_renderer_steps: int = 1000
     estimate_steps: int = 2
 
     def __post_init__(self) -> None:
