@@ -176,3 +176,15 @@ def test_mouth_region_renderer_overfits_a_few_frames(clip) -> None:
         r.generator.eval()
         after = measure_renderer(r, tmpl, frames, ids)
     assert after["frames"] == 4 and after["psnr_db"] > 24.0 > before
+
+
+def test_cpu_preset_renders_the_lower_face_without_vgg_weights() -> None:
+    from a2v.config import load_config
+    from a2v.recipes.lipsync.config import LipSyncConfig
+    from a2v.recipes.lipsync.fit_check import check_weights
+
+    cpu = load_config(LipSyncConfig, REPO / "configs" / "lipsync" / "cpu.yaml")
+    paper = load_config(LipSyncConfig, REPO / "configs" / "lipsync" / "paper.yaml")
+    assert cpu.stage2.template.region == "mouth" and paper.stage2.template.region == "face"
+    assert cpu.stage2.renderer.resolution_px == 128 and cpu.stage2.renderer.lambda_vgg == 0
+    assert len(check_weights(cpu.stage2.renderer)) == 1  # the dlib landmark model only

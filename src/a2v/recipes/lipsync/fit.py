@@ -51,9 +51,9 @@ __all__ = ["Stage2Config", "fit_person", "tiny_stage2", "train_renderer", "write
 
 
 def tiny_stage2() -> Stage2Config:
-    """CPU-sized stage 2 (smoke tests, demos): 64 px, a few channels, 2 steps, no VGG, no time estimate."""
+    """CPU-sized stage 2 (smoke tests, demos): 64 px, a few channels, 2 steps, no VGG, one timed step."""
     return Stage2Config(
-        check=FitCheckConfig(estimate_steps=0),
+        check=FitCheckConfig(estimate_steps=1),
         renderer=RendererConfig(resolution_px=64, ngf=8, ndf=8, n_downsample_global=2, n_blocks_global=1,
                                 num_D=2, n_layers_D=2, lambda_vgg=0.0),
         train=TrainConfig(max_steps=2, batch_size=2, log_every=1, ckpt_every=0, tensorboard=False),
