@@ -170,6 +170,17 @@ def measure_sync(pipe: Any, template: Any, wav: np.ndarray, start: int, sr: int 
             "real_sync_corr": real_corr, "chance_corr": chance}
 
 
+def finite_or_none(obj: Any) -> Any:
+    """``obj`` with every non-finite float replaced by None (strict JSON for fit.json)."""
+    if isinstance(obj, dict):
+        return {k: finite_or_none(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [finite_or_none(v) for v in obj]
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    return obj
+
+
 def _ok(value: float, good: Callable[[float], bool]) -> bool:
     return value is not None and math.isfinite(value) and good(value)
 
@@ -207,7 +218,7 @@ def make_verdict(metrics: dict, cfg: FitCheckConfig, *, clip_s: float, stage1_st
             reasons.append(f"too few renderer steps: {renderer_steps} (at least {cfg.min_renderer_steps})")
         failed = [c["name"] for c in checks if not c["ok"]]
         reasons.append("below threshold: " + ", ".join(failed))
-    return {"usable": usable, "checks": checks, "reasons": reasons, "metrics": metrics}
+    return finite_or_none({"usable": usable, "checks": checks, "reasons": reasons, "metrics": metrics})
 
 
 def format_verdict(v: dict) -> str:
@@ -215,7 +226,7 @@ def format_verdict(v: dict) -> str:
     lines = []
     for c in v["checks"]:
         val = c["value"]
-        shown = f"{val:.3f}" if isinstance(val, float) and math.isfinite(val) else str(val)
+        shown = f"{val:.3f}" if isinstance(val, int | float) and math.isfinite(val) else "n/a (not measurable)"
         lines.append(f"  {'ok  ' if c['ok'] else 'FAIL'} {c['name']}: {shown} (needs {c['threshold']})")
     if v["usable"]:
         lines.append("verdict: usable")
