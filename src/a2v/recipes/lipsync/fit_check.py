@@ -57,7 +57,7 @@ class FitCheckConfig:
     min_sync_corr: float = 0.2
     min_stage1_steps: int = 500
     min_renderer_steps: int = 1000
-    estimate_steps: int = 2
+    estimate_steps: int = 3
 
     def __post_init__(self) -> None:
         if not 0.0 < self.holdout_fraction < 0.5 or self.min_holdout_frames < 1:
@@ -238,16 +238,15 @@ def format_verdict(v: dict) -> str:
 def seconds_per_step(run: Callable[[int, Path], Any], steps: int) -> float:
     """Wall-clock seconds per training step: ``run(n, out_dir)`` trains n steps into a scratch folder.
 
-    Times ``steps`` steps and 1 step and returns the difference per extra step (set-up cost
-    removed); with ``steps == 1`` the one step's time, set-up included (an upper estimate).
+    One warm-up run (imports, first allocations), then a 1-step and a ``1 + steps``-step run: the
+    difference per extra step removes the set-up cost both share.
     """
     with tempfile.TemporaryDirectory(prefix="a2v-estimate-") as tmp:
+        run(1, Path(tmp) / "warmup")
         t0 = time.perf_counter()
         run(1, Path(tmp) / "one")
         one = time.perf_counter() - t0
-        if steps <= 1:
-            return one
         t0 = time.perf_counter()
-        run(steps, Path(tmp) / "more")
+        run(1 + steps, Path(tmp) / "more")
         more = time.perf_counter() - t0
-    return max(more - one, 0.0) / (steps - 1) if more > one else more / steps
+    return max(more - one, 0.0) / steps
