@@ -28,6 +28,11 @@ SHORT_CLIP = ["model.window_audio_frames=80", "model.window_video_frames=20", "d
               "data.window_video_frames=20", "train.batch_size=8"]
 
 
+def results_prev(path: Path, name: str) -> dict | None:
+    """The earlier (not resumed) row ``name`` of the results file, if any."""
+    return json.loads(path.read_text(encoding="utf-8")).get(name) if path.is_file() else None
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     grid = Path(os.environ.get("A2V_GRID_DIR", REPO.parent / "shared" / "data" / "grid"))
@@ -36,6 +41,9 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--out", type=Path, default=RESULTS)
     ap.add_argument("--name", default="grid_cpu_preset")
+    ap.add_argument("--work", type=Path, default=None,
+                    help="keep the fitted folder here (default: a temporary folder, deleted)")
+    ap.add_argument("--resume", action="store_true", help="continue the fit in --work (e.g. with more steps)")
     args = ap.parse_args()
 
     import torch
@@ -47,19 +55,27 @@ def main() -> None:
 
     sets = SHORT_CLIP + list(args.sets)
     cfg = load_config(LipSyncConfig, REPO / "configs" / "lipsync" / "cpu.yaml", sets)
-    tmp = Path(tempfile.mkdtemp(prefix="a2v-fitbench-"))
+    tmp = Path(tempfile.mkdtemp(prefix="a2v-fitbench-")) if args.work is None else None
+    target = args.work if args.work is not None else tmp / "person"
     try:
         t0 = time.perf_counter()
-        out = fit_person(args.clip, tmp / "person", cfg, progress=False, device="cpu")
+        out = fit_person(args.clip, target, cfg, progress=False, device="cpu", resume=args.resume)
         wall = time.perf_counter() - t0
         rep = json.loads((out / "fit.json").read_text(encoding="utf-8"))
     finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+        if tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)
     sec = rep["seconds"]
     est = rep["estimate"] or {}
     track_s_per_frame = sec["prepare"] / rep["frames"]  # tracking + dataset + (timed estimate excluded)
-    s1_per_step = sec["stage1"] / cfg.train.max_steps
+    s1_per_step = sec["stage1"] / cfg.train.max_steps  # on --resume: the steps done in this run
     r_per_step = sec["renderer"] / cfg.stage2.train.max_steps
+    if args.resume:
+        prev = results_prev(args.out, args.name)
+        s1_per_step = (prev or {}).get("s_per_step", {}).get("stage1", s1_per_step)
+        done = (prev or {}).get("renderer_steps", 0)
+        r_per_step = sec["renderer"] / max(cfg.stage2.train.max_steps - done, 1)
+        track_s_per_frame = (prev or {}).get("track_s_per_frame", track_s_per_frame)
     preset_steps = load_config(LipSyncConfig, REPO / "configs" / "lipsync" / "cpu.yaml")
     projected = {
         f"{m}_min_clip": round((track_s_per_frame * m * 60 * 25 + s1_per_step * preset_steps.train.max_steps
@@ -71,6 +87,7 @@ def main() -> None:
         "overrides": sets, "stage1_steps": cfg.train.max_steps, "renderer_steps": cfg.stage2.train.max_steps,
         "seconds": sec, "wall_s": round(wall, 1), "estimate_before_fit": est,
         "s_per_step": {"stage1": round(s1_per_step, 4), "renderer": round(r_per_step, 4)},
+        "track_s_per_frame": round(track_s_per_frame, 4),
         "projected_minutes_cpu_preset_steps": projected,
         "verdict": {"usable": rep["verdict"]["usable"], "reasons": rep["verdict"]["reasons"],
                     "checks": rep["verdict"]["checks"]},
@@ -78,7 +95,8 @@ def main() -> None:
         "device": "CPU, 2 shared cores",
     }
     results = json.loads(args.out.read_text(encoding="utf-8")) if args.out.is_file() else {}
-    results[args.name] = row
+    row["resumed"] = args.resume
+    results[args.name + ("_resumed" if args.resume else "")] = row
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=1, default=str) + "\n", encoding="utf-8")
     print(json.dumps(row, indent=1, default=str))
