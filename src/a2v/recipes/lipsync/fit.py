@@ -226,7 +226,7 @@ def fit_person(
     s1cfg = replace(cfg, data=replace(cfg.data, holdout_fraction=0.0, holdout_ids=()))
     train_ids = np.arange(start)
     estimate = None
-    t1 = time.perf_counter()
+    t_prep = time.perf_counter()
     try:
         if chk.estimate_steps > 0:
             estimate = _estimate(data_dir, s1cfg, models, template, stage2, train_ids, chk.estimate_steps)
@@ -251,15 +251,16 @@ def fit_person(
         s1_steps = int(s1cfg.train.max_steps)
         verdict = make_verdict(metrics, chk, clip_s=clip_s, stage1_steps=s1_steps, renderer_steps=int(rep["steps"]))
     t4 = time.perf_counter()
-    pipe.save_pretrained(out)
+    # fit.json (with the verdict) first: a pipeline folder is never readable without its verdict
     write_json_atomic(out / "fit.json", {
         "video": str(src.resolve()), "speaker": item, "frames": n, "clip_s": clip_s,
         "frames_without_face": int((~template.has_face).sum()), "stage1_models": {k: str(v) for k, v in paths.items()},
         "saved_model": models[0], "renderer": rep, "region": template.cfg.region, "estimate": estimate,
-        "seconds": {"prepare": round(t1 - t0, 3), "stage1": round(t2 - t1, 3), "renderer": round(t3 - t2, 3),
-                    "check": round(t4 - t3, 3)},
+        "seconds": {"prepare": round(t_prep - t0, 3), "estimate": round(t1 - t_prep, 3), "stage1": round(t2 - t1, 3),
+                    "renderer": round(t3 - t2, 3), "check": round(t4 - t3, 3)},
         "stage2_config": to_dict(stage2), VERDICT_KEY: verdict,
     })
+    pipe.save_pretrained(out)
     if verdict is not None:
         console.print(format_verdict(verdict))
     return out
