@@ -124,7 +124,7 @@ def test_verdict_thresholds_and_reasons() -> None:
     assert "sync correlation" in v["reasons"][-1] and "NOT USABLE" in format_verdict(v)
     nan = {**good, "renderer": {"psnr_db": float("nan"), "ssim": 0.9}}
     assert not make_verdict(nan, cfg, clip_s=90, stage1_steps=1000, renderer_steps=1500)["usable"]
-    assert holdout_start(3000, cfg) == 3000 - 450 and holdout_start(75, cfg) == 50 and holdout_start(30, cfg) == 20
+    assert holdout_start(3000, cfg) == 3000 - 250 and holdout_start(1000, cfg) == 850 and holdout_start(75, cfg) == 50 and holdout_start(30, cfg) == 20
 
 
 def test_lower_face_paste_back_touches_only_the_lower_face() -> None:

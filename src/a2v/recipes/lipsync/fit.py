@@ -121,9 +121,9 @@ def train_renderer(
 
 
 def _short(train: Any, steps: int) -> Any:
-    """A training config for ``steps`` timing steps: no checkpoints but the last, no eval, no tensorboard."""
+    """A training config for ``steps`` timed steps: every step logged, no eval, no tensorboard."""
     return replace(train, max_steps=steps, ckpt_every=0, eval_every=0, sample_every=0, tensorboard=False,
-                   log_every=max(1, steps))
+                   log_every=1)
 
 
 def _estimate(data_dir: Path, s1cfg: LipSyncConfig, models: tuple[str, ...], template: Template,
@@ -131,11 +131,13 @@ def _estimate(data_dir: Path, s1cfg: LipSyncConfig, models: tuple[str, ...], tem
     """Seconds per step of each stage on this device (a few real steps timed) and the extrapolated totals."""
     from a2v.recipes.lipsync.train import train_mouth
 
-    def run1(n: int, d: Path) -> None:
+    def run1(n: int, d: Path) -> Path:
         train_mouth(data_dir, d, replace(s1cfg, train=_short(s1cfg.train, n)), models=models[:1], progress=False)
+        return d / models[0] / "train" / "metrics.jsonl"
 
-    def run2(n: int, d: Path) -> None:
+    def run2(n: int, d: Path) -> Path:
         train_renderer(template, replace(stage2, train=_short(stage2.train, n)), d, progress=False, frame_ids=train_ids)
+        return d / "metrics.jsonl"
 
     s1, s2 = seconds_per_step(run1, steps), seconds_per_step(run2, steps)
     return {"stage1_s_per_step": s1, "renderer_s_per_step": s2,

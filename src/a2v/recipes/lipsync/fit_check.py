@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import math
 import tempfile
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,8 +38,8 @@ class FitCheckConfig:
     """Held-out split and usability thresholds of ``a2v lipsync fit`` (all ours).
 
     min_clip_s: documented minimum clip length (a warning below it, and the first reason given
-    when a model fails). holdout_fraction / min_holdout_frames: the clip's last frames kept out of
-    training for the verdict (never more than a third of the clip). min_psnr_db / min_ssim:
+    when a model fails). holdout_fraction / min_holdout_frames / max_holdout_frames: the clip's
+    last frames kept out of training for the verdict (never more than a third of the clip). min_psnr_db / min_ssim:
     renderer reconstruction on held-out crops. max_mouth_mse_ratio: held-out mouth PCA MSE over the
     still-mouth MSE. min_sync_corr: mouth-opening / loudness correlation of the generated held-out
     video (and above the shuffled-audio chance level). min_stage1_steps / min_renderer_steps: below
@@ -56,19 +55,22 @@ class FitCheckConfig:
     max_mouth_mse_ratio: float = 0.9
     min_sync_corr: float = 0.2
     min_stage1_steps: int = 500
-    min_renderer_steps: int = 1000
+    min_renderer_steps: int = 500
+    max_holdout_frames: int = 250
     estimate_steps: int = 3
 
     def __post_init__(self) -> None:
-        if not 0.0 < self.holdout_fraction < 0.5 or self.min_holdout_frames < 1:
-            raise ConfigError("check: holdout_fraction must be in (0, 0.5) and min_holdout_frames >= 1")
+        if not 0.0 < self.holdout_fraction < 0.5 or not 1 <= self.min_holdout_frames <= self.max_holdout_frames:
+            raise ConfigError("check: holdout_fraction must be in (0, 0.5) and 1 <= min_holdout_frames <= max_holdout_frames")
         if self.min_clip_s < 0 or self.estimate_steps < 0:
             raise ConfigError("check: min_clip_s and estimate_steps must be >= 0")
 
 
 def holdout_start(n_frames: int, cfg: FitCheckConfig) -> int:
-    """First held-out frame: the last ``max(holdout_fraction * F, min_holdout_frames)`` frames, at most F // 3."""
-    n_held = min(max(round(cfg.holdout_fraction * n_frames), cfg.min_holdout_frames), n_frames // 3)
+    """First held-out frame: the last ``holdout_fraction * F`` frames, clamped to
+    [min_holdout_frames, max_holdout_frames] and at most F // 3."""
+    n_held = min(max(round(cfg.holdout_fraction * n_frames), cfg.min_holdout_frames), cfg.max_holdout_frames,
+                 n_frames // 3)
     return n_frames - n_held
 
 
@@ -235,18 +237,19 @@ def format_verdict(v: dict) -> str:
     return "\n".join(lines)
 
 
-def seconds_per_step(run: Callable[[int, Path], Any], steps: int) -> float:
-    """Wall-clock seconds per training step: ``run(n, out_dir)`` trains n steps into a scratch folder.
+def seconds_per_step(run: Callable[[int, Path], Path], steps: int) -> float:
+    """Wall-clock seconds per training step, set-up excluded.
 
-    One warm-up run (imports, first allocations), then a 1-step and a ``1 + steps``-step run: the
-    difference per extra step removes the set-up cost both share.
+    ``run(n, out_dir)`` trains n steps into a scratch folder, logging every step, and returns the
+    run's ``metrics.jsonl`` (:class:`a2v.train.tracking.RunLog`: ``time_s`` per logged step). One
+    run of ``1 + steps`` steps; the first step (lazy initialisation) is left out.
     """
+    import json
+
     with tempfile.TemporaryDirectory(prefix="a2v-estimate-") as tmp:
-        run(1, Path(tmp) / "warmup")
-        t0 = time.perf_counter()
-        run(1, Path(tmp) / "one")
-        one = time.perf_counter() - t0
-        t0 = time.perf_counter()
-        run(1 + steps, Path(tmp) / "more")
-        more = time.perf_counter() - t0
-    return max(more - one, 0.0) / steps
+        log = run(1 + steps, Path(tmp))
+        rows = [json.loads(line) for line in log.read_text(encoding="utf-8").splitlines() if line.strip()]
+    times = {int(r["step"]): float(r["time_s"]) for r in rows if "time_s" in r}
+    if 1 not in times or 1 + steps not in times:
+        raise ConfigError(f"timing run logged steps {sorted(times)}, expected 1 and {1 + steps}")
+    return (times[1 + steps] - times[1]) / steps
