@@ -33,6 +33,21 @@ def results_prev(path: Path, name: str) -> dict | None:
     return json.loads(path.read_text(encoding="utf-8")).get(name) if path.is_file() else None
 
 
+def track_only(clip: Path, cfg: object, out: Path) -> None:
+    """Time :func:`prepare_template` (detection every 5 frames + 68 landmarks per frame) on ``clip``."""
+    from a2v.recipes.lipsync.template import prepare_template
+
+    prepare_template(clip, cfg.stage2.template)  # warm-up: model loading
+    t0 = time.perf_counter()
+    n = len(prepare_template(clip, cfg.stage2.template))
+    dt = time.perf_counter() - t0
+    results = json.loads(out.read_text(encoding="utf-8")) if out.is_file() else {}
+    results["tracking"] = {"clip": clip.name, "frames": n, "seconds": round(dt, 3), "s_per_frame": round(dt / n, 4),
+                           "device": "CPU, 2 shared cores"}
+    out.write_text(json.dumps(results, indent=1, default=str) + "\n", encoding="utf-8")
+    print(results["tracking"])
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     grid = Path(os.environ.get("A2V_GRID_DIR", REPO.parent / "shared" / "data" / "grid"))
@@ -44,6 +59,9 @@ def main() -> None:
     ap.add_argument("--work", type=Path, default=None,
                     help="keep the fitted folder here (default: a temporary folder, deleted)")
     ap.add_argument("--resume", action="store_true", help="continue the fit in --work (e.g. with more steps)")
+    ap.add_argument("--track-only", action="store_true",
+                    help="only time the face tracking of --clip (seconds per frame, after a warm-up) into row 'tracking'")
+    ap.add_argument("--prev", default=None, help="results row of the run being resumed (default --name)")
     args = ap.parse_args()
 
     import torch
@@ -55,6 +73,9 @@ def main() -> None:
 
     sets = SHORT_CLIP + list(args.sets)
     cfg = load_config(LipSyncConfig, REPO / "configs" / "lipsync" / "cpu.yaml", sets)
+    if args.track_only:
+        track_only(args.clip, cfg, args.out)
+        return
     tmp = Path(tempfile.mkdtemp(prefix="a2v-fitbench-")) if args.work is None else None
     target = args.work if args.work is not None else tmp / "person"
     try:
@@ -67,21 +88,28 @@ def main() -> None:
             shutil.rmtree(tmp, ignore_errors=True)
     sec = rep["seconds"]
     est = rep["estimate"] or {}
-    track_s_per_frame = sec["prepare"] / rep["frames"]  # tracking + dataset + (timed estimate excluded)
+    prior = json.loads(args.out.read_text(encoding="utf-8")) if args.out.is_file() else {}
+    track_s_per_frame = prior.get("tracking", {}).get("s_per_frame", sec["prepare"] / rep["frames"])
     s1_per_step = sec["stage1"] / cfg.train.max_steps  # on --resume: the steps done in this run
     r_per_step = sec["renderer"] / cfg.stage2.train.max_steps
     if args.resume:
-        prev = results_prev(args.out, args.name)
+        prev = results_prev(args.out, args.prev or args.name)
         s1_per_step = (prev or {}).get("s_per_step", {}).get("stage1", s1_per_step)
         done = (prev or {}).get("renderer_steps", 0)
+        row_extra = {"resumed_from": args.prev or args.name, "renderer_steps_before": done}
         r_per_step = sec["renderer"] / max(cfg.stage2.train.max_steps - done, 1)
-        track_s_per_frame = (prev or {}).get("track_s_per_frame", track_s_per_frame)
     preset_steps = load_config(LipSyncConfig, REPO / "configs" / "lipsync" / "cpu.yaml")
-    projected = {
-        f"{m}_min_clip": round((track_s_per_frame * m * 60 * 25 + s1_per_step * preset_steps.train.max_steps
-                                + r_per_step * preset_steps.stage2.train.max_steps + sec["check"]) / 60, 1)
-        for m in (1, 3)
-    }
+    from a2v.recipes.lipsync.fit_check import holdout_start
+
+    check_s_per_frame = sec["check"] / rep["verdict"]["metrics"]["holdout_frames"]
+
+    def minutes(n_frames: int) -> float:
+        held = n_frames - holdout_start(n_frames, preset_steps.stage2.check)
+        return round((track_s_per_frame * n_frames + s1_per_step * preset_steps.train.max_steps
+                      + r_per_step * preset_steps.stage2.train.max_steps + check_s_per_frame * held
+                      + sec.get("estimate", 0.0)) / 60, 1)
+
+    projected = {f"{m}_min_clip": minutes(m * 60 * 25) for m in (1, 3)}
     row = {
         "clip": args.clip.name, "frames": rep["frames"], "clip_s": rep["clip_s"], "threads": args.threads,
         "overrides": sets, "stage1_steps": cfg.train.max_steps, "renderer_steps": cfg.stage2.train.max_steps,
@@ -96,6 +124,8 @@ def main() -> None:
     }
     results = json.loads(args.out.read_text(encoding="utf-8")) if args.out.is_file() else {}
     row["resumed"] = args.resume
+    if args.resume:
+        row.update(row_extra)
     results[args.name + ("_resumed" if args.resume else "")] = row
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=1, default=str) + "\n", encoding="utf-8")
