@@ -188,3 +188,18 @@ def test_cpu_preset_renders_the_lower_face_without_vgg_weights() -> None:
     assert cpu.stage2.template.region == "mouth" and paper.stage2.template.region == "face"
     assert cpu.stage2.renderer.resolution_px == 128 and cpu.stage2.renderer.lambda_vgg == 0
     assert len(check_weights(cpu.stage2.renderer)) == 1  # the dlib landmark model only
+
+
+def test_short_clip_warning_comes_before_tracking(clip, tmp_path, monkeypatch, capsys) -> None:
+    from a2v.recipes.lipsync import template as template_mod
+    from a2v.recipes.lipsync.config import LipSyncConfig
+    from a2v.recipes.lipsync.fit import fit_person, tiny_stage2
+
+    def stop(*a, **k):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(template_mod, "prepare_template", stop)
+    with pytest.raises(KeyboardInterrupt):
+        fit_person(clip, tmp_path / "o", LipSyncConfig(), progress=False, stage2=tiny_stage2())
+    out = " ".join(capsys.readouterr().err.split())  # the a2v console writes to stderr
+    assert "is 3.0 s long; a usable model needs at least 60 s" in out

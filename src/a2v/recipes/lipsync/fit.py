@@ -193,7 +193,8 @@ def fit_person(
     src = Path(video)
     if not src.is_file():
         raise InputError(f"video {src} not found (give a clip of the person speaking)")
-    require_audio(probe(src), src)
+    info = probe(src)
+    require_audio(info, src)
     if not models:
         raise InputError("fit needs at least one stage 1 model (e.g. models=('tcn_gan',))")
     out = Path(out_dir)
@@ -206,6 +207,9 @@ def fit_person(
     stage2 = stage2 or cfg.stage2
     chk = stage2.check
     check_weights(stage2.renderer)  # every weight file, before any tracking or training
+    if info.duration_s < chk.min_clip_s:
+        console.print(f"warning: {src} is {info.duration_s:.1f} s long; a usable model needs at least "
+                      f"{chk.min_clip_s:g} s of the person speaking (expect the verdict 'not usable')")
     device = resolve_device(device)
     tcfg = replace(stage2.template, fps=cfg.data.video_fps)
     if resume and (work / "template" / "template.json").is_file():
@@ -220,9 +224,6 @@ def fit_person(
     template.speaker = item
     n = len(template)
     clip_s = n / template.fps
-    if clip_s < chk.min_clip_s:
-        console.print(f"warning: {src} is {clip_s:.1f} s long; a usable model needs at least {chk.min_clip_s:g} s "
-                      "of the person speaking (expect the verdict 'not usable')")
     start = holdout_start(n, chk) if check else n
     data_dir = write_person_dataset(template, src, work / "data", item, n_frames=start)
     s1cfg = replace(cfg, data=replace(cfg.data, holdout_fraction=0.0, holdout_ids=()))
