@@ -35,6 +35,7 @@ def tiny_fit(clip, tmp_path_factory) -> tuple[Path, int]:
     return out, code
 
 
+@pytest.mark.slow
 def test_tiny_fit_is_not_usable_exits_nonzero_and_generate_refuses(tiny_fit, clip, tmp_path, capsys) -> None:
     from a2v.cli import main
     from a2v.recipes.lipsync.pipeline import LipSyncPipeline
@@ -60,6 +61,7 @@ def test_tiny_fit_is_not_usable_exits_nonzero_and_generate_refuses(tiny_fit, cli
     assert pipe.renderer is not None and pipe.template.speaker == "anna"
 
 
+@pytest.mark.slow
 def test_fit_resumes_from_its_work_folder(tiny_fit, clip, monkeypatch) -> None:
     from a2v.config import load_config
     from a2v.recipes.lipsync import template as template_mod
@@ -146,6 +148,7 @@ def test_lower_face_paste_back_touches_only_the_lower_face() -> None:
     assert xs.min() >= lm[2:15, 0].min() - 5 and xs.max() <= lm[2:15, 0].max() + 5  # within the jaw's width
 
 
+@pytest.mark.slow
 def test_mouth_region_renderer_overfits_a_few_frames(clip) -> None:
     import torch
 
@@ -203,3 +206,26 @@ def test_short_clip_warning_comes_before_tracking(clip, tmp_path, monkeypatch, c
         fit_person(clip, tmp_path / "o", LipSyncConfig(), progress=False, stage2=tiny_stage2())
     out = " ".join(capsys.readouterr().err.split())  # the a2v console writes to stderr
     assert "is 3.0 s long; a usable model needs at least 60 s" in out
+
+
+def test_generate_with_the_mouth_region_changes_only_the_lower_face(clip, tmp_path) -> None:
+    from test_lipsync_pipeline import _read, tiny_pipeline
+
+    from a2v.audio import load_audio
+    from a2v.recipes.lipsync.template import open_frames, prepare_template
+
+    tmpl = prepare_template(clip, replace(TEMPLATE_CFG, region="mouth", margin_frac=0.1))
+    wav = load_audio(clip, 16000)
+    pipe = tiny_pipeline(tmpl, wav)  # untrained renderer: the lower face becomes noise
+    pipe.generate(wav[:16000], tmp_path / "out.mp4", progress=False)
+    got = _read(tmp_path / "out.mp4")
+    assert len(got) == 25
+    with open_frames(tmpl) as frames:
+        for i in (0, 12, 24):
+            diff = np.abs(got[i].astype(np.float32) - frames[i].astype(np.float32)).mean(-1)  # (H,W)
+            eyes_y = int(np.ceil(tmpl.landmarks[i, 36:48, 1].max()))
+            box = tmpl.crop_boxes()[i]
+            below = diff[int(box[1]) : int(box[3]), int(box[0]) : int(box[2])]
+            above = diff[: eyes_y + 1].mean()
+            assert above < 4.0  # eyes and above: the template's pixels, re-encoded (codec noise only)
+            assert below.mean() > 10.0 and below.mean() > 4 * above  # the lower face is rendered
