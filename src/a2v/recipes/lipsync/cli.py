@@ -113,7 +113,7 @@ def fit(
     config: ConfigOpt = None,
     set_: SetOpt = None,
     preset: Annotated[str, typer.Option("--preset", help="paper (full-face pix2pixHD, GPU), cpu (lower-face "
-                                        "renderer, < 30 min on a CPU) or tiny (smoke test, not usable).")] = "paper",
+                                        "renderer, about 20-30 min on a CPU for 1-3 min of video) or tiny (smoke test, never usable).")] = "paper",
     resume: Annotated[bool, typer.Option("--resume", help="Continue an unfinished or not-usable fit in --out "
                                          "(e.g. with more steps: --set stage2.train.max_steps=N).")] = False,
     device: DeviceOpt = "auto",
