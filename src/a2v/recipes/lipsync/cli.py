@@ -131,19 +131,37 @@ def evaluate(
 
 @app.command()
 def fit(
-    video: Annotated[Path, typer.Option("--video", "-v", help="A few minutes of one person speaking (template source).")],
+    video: Annotated[Path, typer.Option("--video", "-v", help="1-3 minutes (at least 60 s) of one person speaking.")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Pipeline folder to write.")],
     config: ConfigOpt = None,
     set_: SetOpt = None,
-    preset: PresetOpt = "paper",
+    preset: Annotated[str, typer.Option("--preset", help="paper (full-face pix2pixHD, GPU), cpu (lower-face "
+                                        "renderer, about 20-30 min on a CPU for 1-3 min of video) or tiny (smoke test, never usable).")] = "paper",
+    resume: Annotated[bool, typer.Option("--resume", help="Continue an unfinished or not-usable fit in --out "
+                                         "(e.g. with more steps: --set stage2.train.max_steps=N).")] = False,
+    device: DeviceOpt = "auto",
+    progress: Annotated[bool, typer.Option("--progress/--no-progress", help="Show progress bars.")] = True,
 ) -> None:
-    """Prepare one person's video and train both stages (mouth model + renderer) for them.
+    """Fit one person: track their video, train the mouth model and the renderer, judge them on held-out frames.
 
-    Example: a2v lipsync fit --video anna.mp4 --out models/lipsync/anna --preset tiny
+    Exit status 0 = usable, 1 = fitted but NOT usable (generate refuses it), 2 = bad input.
+
+    Example: a2v lipsync fit --video anna.mp4 --out models/lipsync/anna --preset cpu
     """
+    import json
+
     from a2v.recipes.lipsync.fit import fit_person
 
-    path = fit_person(video, out, _config(config, set_, preset))
+    if preset not in ("paper", "cpu", "tiny"):
+        raise InputError(f"--preset must be paper, cpu or tiny, not '{preset}'")
+    from a2v.recipes.lipsync.config import LipSyncConfig
+
+    cfg = recipe_config(LipSyncConfig, "lipsync", config, set_, preset)
+    path = fit_person(video, out, cfg, progress=progress, device=device, resume=resume)
+    verdict = json.loads((path / "fit.json").read_text(encoding="utf-8")).get("verdict")
+    if verdict is not None and not verdict["usable"]:
+        console.print(f"{path}: NOT USABLE; 'a2v lipsync generate --model {path}' will refuse it")
+        raise typer.Exit(code=1)
     console.print(f"pipeline: {path}  (use: a2v lipsync generate --model {path} --audio speech.wav -o out.mp4)")
 
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from a2v.errors import ConfigError
+from a2v.recipes.lipsync.fit_check import FitCheckConfig
 from a2v.recipes.lipsync.mouth_model import MouthModelConfig
 from a2v.recipes.lipsync.renderer import RendererConfig
 from a2v.recipes.lipsync.template import TemplateConfig
@@ -89,7 +90,8 @@ class LipSyncEvalConfig:
 class Stage2Config:
     """Stage 2 settings: ``renderer`` (pix2pixHD), ``train`` (its loop: steps, batch, checkpoints),
     ``template`` (tracking, crops, facial maps, paste-back), ``max_pairs`` (training frames, 0 = all
-    frames with a face). The paper gives no renderer schedule; 20k steps of batch 4 are ours."""
+    frames with a face), ``check`` (held-out split and usability thresholds of ``fit``).
+    The paper gives no renderer schedule; 20k steps of batch 4 are ours."""
 
     renderer: RendererConfig = field(default_factory=RendererConfig)
     train: TrainConfig = field(
@@ -98,6 +100,7 @@ class Stage2Config:
     )
     template: TemplateConfig = field(default_factory=TemplateConfig)
     max_pairs: int = 0
+    check: FitCheckConfig = field(default_factory=FitCheckConfig)
 
 
 @dataclass(frozen=True)

@@ -50,6 +50,27 @@ PIPELINE_FORMAT = "a2v.lipsync_pipeline/1"
 AUDIO_SR = 16000
 
 
+def _check_verdict(folder: Path, allow_unusable: bool) -> None:
+    """Refuse (or, with ``allow_unusable``, warn about) a folder that ``fit`` judged not usable."""
+    report = folder / "fit.json"
+    if not report.is_file():
+        return
+    try:
+        verdict = json.loads(report.read_text(encoding="utf-8")).get("verdict")
+    except json.JSONDecodeError as e:
+        raise InputError(f"{report} is not JSON ({e.msg}): re-run 'a2v lipsync fit'") from None
+    if not verdict or verdict.get("usable", True):
+        return
+    why = "; ".join(verdict.get("reasons", [])) or "below the fit thresholds"
+    msg = f"{folder} was fitted but judged NOT USABLE ({why})"
+    if not allow_unusable:
+        raise InputError(f"{msg}: fit again with more video or steps ('a2v lipsync fit --resume "
+                         "--set stage2.train.max_steps=N'), or load it with allow_unusable=True")
+    from a2v.cliutil import console
+
+    console.print(f"warning: {msg}; its output will not look like the person speaking")
+
+
 class LipSyncPipeline:
     """Stage 1 generator + features (+ jaw model) + optional stage 2 ``renderer`` and ``template``.
 
@@ -107,11 +128,18 @@ class LipSyncPipeline:
         return d
 
     @classmethod
-    def from_pretrained(cls, path: str | Path, device: str | torch.device = "cpu") -> LipSyncPipeline:
-        """Load a folder written by :meth:`save_pretrained` (e.g. ``RUN/tcn_gan`` or a fitted person)."""
+    def from_pretrained(
+        cls, path: str | Path, device: str | torch.device = "cpu", allow_unusable: bool = False
+    ) -> LipSyncPipeline:
+        """Load a folder written by :meth:`save_pretrained` (e.g. ``RUN/tcn_gan`` or a fitted person).
+
+        A fitted person whose ``fit.json`` verdict says "not usable" is refused (InputError naming
+        the reasons) unless ``allow_unusable`` (then a warning is printed).
+        """
         from safetensors.torch import load_model
 
         d = Path(path)
+        _check_verdict(d, allow_unusable)
         meta, weights = d / "pipeline.json", d / "mouth_model.safetensors"
         if not meta.is_file() or not weights.is_file():
             what = "pipeline.json" if not meta.is_file() else "mouth_model.safetensors"
@@ -260,6 +288,7 @@ class LipSyncPipeline:
         lm = self.mouth_landmarks(coeffs, tmpl.landmarks[idx], self._speaker_stats(tmpl),
                                   jaw_source=tmpl.landmarks)  # (F,68,2)
         has_face = tmpl.has_face[idx]  # (F,)
+        boxes = tmpl.crop_boxes()  # (Ft,4): face or lower-face boxes (template.region)
         r = self.renderer.cfg.resolution_px
         feather = tmpl.cfg.feather_frac * r
         with open_frames(tmpl) as frames, VideoWriter(out, fps, audio=out_wav, audio_sr=out_sr) as writer, \
@@ -267,7 +296,7 @@ class LipSyncPipeline:
             for b0 in range(0, n, batch_size):
                 items = range(b0, min(n, b0 + batch_size))
                 faces = [i for i in items if has_face[i]]
-                inputs = {i: face_inputs(frames[idx[i]], tmpl.boxes[idx[i]], lm[i], tmpl.cfg, r) for i in faces}
+                inputs = {i: face_inputs(frames[idx[i]], boxes[idx[i]], lm[i], tmpl.cfg, r) for i in faces}
                 rendered = {}
                 if faces:
                     maps = np.stack([inputs[i][2] for i in faces])  # (B,R,R,C)

@@ -53,6 +53,8 @@ class RendererConfig:
     generator level (the global generator gets ``ngf * 2**n_local_enhancers``, as pix2pixHD).
     n_local_enhancers: None = 1 at resolution_px >= 512, else 0.
     lambda_vgg: weight of the VGG19 loss; 0 disables it (no VGG weights needed).
+    lambda_l1: weight of an L1 term |G(map) - frame| (ours, 0 in pix2pixHD): without VGG weights it
+    makes a small renderer converge in the few thousand steps a CPU affords.
     vgg_weights_path: torchvision ``vgg19-dcbb9e9d.pth``; None = the torch hub checkpoint folder.
     lr, betas: Adam for both G and D (pix2pixHD: 2e-4, (0.5, 0.999)).
     """
@@ -71,6 +73,7 @@ class RendererConfig:
     gan_loss: Literal["lsgan", "hinge"] = "lsgan"
     lambda_feat: float = 10.0
     lambda_vgg: float = 10.0
+    lambda_l1: float = 0.0
     vgg_weights_path: str | None = None
     lr: float = 2e-4
     betas: tuple[float, float] = (0.5, 0.999)
@@ -86,8 +89,8 @@ class RendererConfig:
             raise ConfigError(f"renderer: n_local_enhancers must be >= 0 or null, got {self.n_local_enhancers}")
         if self.gan_loss not in ("lsgan", "hinge"):
             raise ConfigError(f"renderer: gan_loss must be 'lsgan' or 'hinge', got {self.gan_loss!r}")
-        if self.lambda_feat < 0 or self.lambda_vgg < 0:
-            raise ConfigError("renderer: lambda_feat and lambda_vgg must be >= 0")
+        if self.lambda_feat < 0 or self.lambda_vgg < 0 or self.lambda_l1 < 0:
+            raise ConfigError("renderer: lambda_feat, lambda_vgg and lambda_l1 must be >= 0")
         mult = self.size_multiple
         if self.resolution_px < mult or self.resolution_px % mult:
             raise ConfigError(
@@ -224,7 +227,7 @@ class Renderer:
         generator: nn.Module | None = None,
         discriminator: nn.Module | None = None,
     ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        """G loss of one batch: GAN(D(map, G(map)), real) + feature matching + lambda_vgg * VGG.
+        """G loss of one batch: GAN(D(map, G(map)), real) + feature matching + lambda_vgg * VGG (+ lambda_l1 * L1).
 
         D's parameters are frozen while the graph is built, so backward of the returned loss
         fills only G's gradients. Logs hold each term and the L1 distance |G(map) - frame|
@@ -247,6 +250,10 @@ class Renderer:
             loss_vgg = cfg.lambda_vgg * self.vgg_loss(fake, real)
             loss = loss + loss_vgg
             logs["g_vgg"] = loss_vgg.detach()
+        if cfg.lambda_l1 > 0:
+            loss_l1 = cfg.lambda_l1 * F.l1_loss(fake, real)
+            loss = loss + loss_l1
+            logs["g_l1"] = loss_l1.detach()
         logs["g_loss"] = loss.detach()
         logs["l1"] = F.l1_loss(fake.detach(), real)
         return loss, logs

@@ -34,7 +34,7 @@ from a2v.io import atomic_path, write_json_atomic
 
 __all__ = [
     "IMAGE_EXTS", "TemplateConfig", "Template", "FrameStore", "prepare_template", "open_frames",
-    "pingpong_indices", "face_inputs", "TemplatePairs", "map_channels",
+    "pingpong_indices", "face_inputs", "TemplatePairs", "map_channels", "lower_face_boxes",
 ]
 
 IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
@@ -47,7 +47,9 @@ class TemplateConfig:
 
     detector / detect_every_frames / min_face_px: face track (:func:`a2v.face.track_speaker`).
     smooth_window_frames: Savitzky-Golay window of the template landmarks (1 = off).
-    margin_frac: crop margin around the face box (:func:`a2v.face.square_box`).
+    region: what the renderer synthesises: ``"face"`` the whole face crop (the paper) or
+    ``"mouth"`` the lower face only (nose tip to chin, :func:`lower_face_boxes`; ours, for a CPU).
+    margin_frac: crop margin around the face box or the lower-face box (:func:`a2v.face.square_box`).
     feather_frac: paste-back blend ramp as a fraction of the crop side.
     map_layout / line_px / mask_outside_face / canny_low / canny_high: facial map drawing.
     max_memory_mb: template frames kept in memory up to this size, else in a temporary file.
@@ -58,6 +60,7 @@ class TemplateConfig:
     detect_every_frames: int = 5
     min_face_px: float = 64.0
     smooth_window_frames: int = 5
+    region: Literal["face", "mouth"] = "face"
     margin_frac: float = 0.25
     feather_frac: float = 0.08
     map_layout: Literal["rgb", "groups"] = "rgb"
@@ -75,6 +78,25 @@ class TemplateConfig:
                               f"{self.feather_frac}, {self.margin_frac}")
         if self.map_layout not in ("rgb", "groups"):
             raise ConfigError(f"template: map_layout must be 'rgb' or 'groups', got {self.map_layout!r}")
+        if self.region not in ("face", "mouth"):
+            raise ConfigError(f"template: region must be 'face' or 'mouth', got {self.region!r}")
+
+
+# 68-point layout: jaw 4..12 (below the cheeks to the chin) and the nose tip 33 bound the lower face
+LOWER_FACE_X = tuple(range(4, 13))
+NOSE_TIP, CHIN = 33, 8
+
+
+def lower_face_boxes(landmarks: np.ndarray) -> np.ndarray:
+    """Lower-face boxes from 68 landmarks: float (F,68,2) px -> float32 (F,4) x0,y0,x1,y1 px (NaN rows stay NaN).
+
+    x spans jaw points 4..12 (the mouth and the jaw around it), y runs from the nose tip (33) to
+    the chin (8). Its square (:func:`a2v.face.square_box`) is about 0.7 face widths wide and
+    centred between nose tip and chin, so it stops below the eyes.
+    """
+    lm = np.asarray(landmarks, np.float32).reshape(-1, 68, 2)  # (F,68,2)
+    x = lm[:, LOWER_FACE_X, 0]  # (F,9)
+    return np.stack([x.min(1), lm[:, NOSE_TIP, 1], x.max(1), lm[:, CHIN, 1]], 1).astype(np.float32)  # (F,4)
 
 
 def map_channels(layout: str) -> int:
@@ -103,6 +125,15 @@ class Template:
     def has_face(self) -> np.ndarray:
         """bool (F,): frames with a box and landmarks."""
         return ~np.isnan(self.boxes[:, 0]) & ~np.isnan(self.landmarks[:, 0, 0])
+
+    def crop_boxes(self) -> np.ndarray:
+        """float32 (F,4) boxes the renderer crops around: the face boxes (``region="face"``) or the
+        lower-face boxes of the landmarks (``region="mouth"``); NaN rows where there is no face."""
+        if self.cfg.region == "mouth":
+            b = lower_face_boxes(self.landmarks)  # (F,68,2)->(F,4)
+            b[~self.has_face] = np.nan
+            return b
+        return self.boxes
 
     @property
     def is_image(self) -> bool:
@@ -292,17 +323,23 @@ def face_inputs(
 class TemplatePairs(torch.utils.data.Dataset):
     """Renderer training pairs from the template's own frames, built on the fly (constant memory).
 
-    Uses the frames with a face, at most ``max_pairs`` of them evenly spread. Item:
-    {"map": uint8 (C,R,R), "frame": uint8 (3,R,R)} (the face crop the map was drawn on).
+    Uses the frames with a face (among ``frame_ids``, default all), at most ``max_pairs`` of them
+    evenly spread. Item: {"map": uint8 (C,R,R), "frame": uint8 (3,R,R)} (the crop the map was drawn
+    on: the face, or the lower face when ``template.cfg.region == "mouth"``).
     """
 
-    def __init__(self, template: Template, frames: FrameStore, resolution_px: int, max_pairs: int = 0) -> None:
-        idx = np.flatnonzero(template.has_face)
+    def __init__(self, template: Template, frames: FrameStore, resolution_px: int, max_pairs: int = 0,
+                 frame_ids: np.ndarray | None = None) -> None:
+        face = template.has_face
+        if frame_ids is not None:
+            face = face & np.isin(np.arange(len(template)), frame_ids)
+        idx = np.flatnonzero(face)
         if len(idx) == 0:
             raise InputError(f"{template.source}: no frame with a face to train the renderer on")
         if 0 < max_pairs < len(idx):
             idx = idx[np.linspace(0, len(idx) - 1, max_pairs).round().astype(int)]
         self.template, self.frames, self.resolution_px, self.index = template, frames, resolution_px, idx
+        self.boxes = template.crop_boxes()  # (F,4)
 
     def __len__(self) -> int:
         return len(self.index)
@@ -310,6 +347,6 @@ class TemplatePairs(torch.utils.data.Dataset):
     def __getitem__(self, k: int) -> dict[str, torch.Tensor]:
         i = int(self.index[k])
         t = self.template
-        _, crop, fmap = face_inputs(self.frames[i], t.boxes[i], t.landmarks[i], t.cfg, self.resolution_px)
+        _, crop, fmap = face_inputs(self.frames[i], self.boxes[i], t.landmarks[i], t.cfg, self.resolution_px)
         return {"map": torch.from_numpy(np.ascontiguousarray(fmap.transpose(2, 0, 1))),  # (R,R,C)->(C,R,R)
                 "frame": torch.from_numpy(np.ascontiguousarray(crop.transpose(2, 0, 1)))}  # (R,R,3)->(3,R,R)
