@@ -59,6 +59,9 @@ def test_tiny_fit_is_not_usable_exits_nonzero_and_generate_refuses(tiny_fit, cli
         LipSyncPipeline.from_pretrained(out)
     pipe = LipSyncPipeline.from_pretrained(out, allow_unusable=True)  # explicit opt-in still loads
     assert pipe.renderer is not None and pipe.template.speaker == "anna"
+    assert main(["lipsync", "generate", "--model", str(out), "--audio", str(clip), "-o", str(video),
+                 "--allow-unusable", "--no-progress", "--device", "cpu"]) == 0  # the same from the command line
+    assert "warning:" in capsys.readouterr().err and video.is_file()
 
 
 @pytest.mark.slow

@@ -184,6 +184,8 @@ def generate(
     report: ReportOpt = None,
     progress: ProgressOpt = True,
     device: DeviceOpt = "auto",
+    allow_unusable: Annotated[bool, typer.Option(
+        "--allow-unusable", help="Use a --model that fit judged NOT USABLE (with a warning).")] = False,
 ) -> None:
     """Talking-face video from speech: with a fitted --model, or from any --face photo/clip with no training.
 
@@ -219,7 +221,7 @@ def generate(
     else:
         from a2v.recipes.lipsync.pipeline import LipSyncPipeline
 
-        pipe = LipSyncPipeline.from_pretrained(model, device=resolve_device(device))
+        pipe = LipSyncPipeline.from_pretrained(model, device=resolve_device(device), allow_unusable=allow_unusable)
         result = pipe.generate(speech.mono, output, template=template or face, progress=progress,
                                mux_audio=(speech.native, speech.sr))
     console.print(f"wrote {output}", soft_wrap=True)

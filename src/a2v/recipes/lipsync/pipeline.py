@@ -65,7 +65,7 @@ def _check_verdict(folder: Path, allow_unusable: bool) -> None:
     msg = f"{folder} was fitted but judged NOT USABLE ({why})"
     if not allow_unusable:
         raise InputError(f"{msg}: fit again with more video or steps ('a2v lipsync fit --resume "
-                         "--set stage2.train.max_steps=N'), or load it with allow_unusable=True")
+                         "--set stage2.train.max_steps=N'), or use it anyway with --allow-unusable (allow_unusable=True)")
     from a2v.cliutil import console
 
     console.print(f"warning: {msg}; its output will not look like the person speaking")
