@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from a2v.errors import InputError
-from a2v.metrics.sync import mouth_opening
+from a2v.metrics.sync import mouth_opening, pearson_finite
 
 DEFAULT_MODEL = Path(__file__).with_name("av_sync_grid.json")
 
@@ -153,15 +153,6 @@ class AVSyncModel:
         return m
 
 
-def _pearson_masked(a: np.ndarray, b: np.ndarray) -> float:
-    ok = np.isfinite(a) & np.isfinite(b)
-    if ok.sum() < 3:
-        return float("nan")
-    x, y = a[ok] - a[ok].mean(), b[ok] - b[ok].mean()
-    den = np.sqrt((x * x).sum() * (y * y).sum())
-    return float((x * y).sum() / den) if den > 0 else float("nan")
-
-
 def sync_curve(observed: np.ndarray, predicted: np.ndarray, max_lag: int) -> np.ndarray:
     """Mean Pearson correlation over signals at lags -max_lag..max_lag: (F,K), (F,K) -> float64 (2L+1,).
 
@@ -173,7 +164,7 @@ def sync_curve(observed: np.ndarray, predicted: np.ndarray, max_lag: int) -> np.
     out = np.full(2 * max_lag + 1, np.nan)
     for i, k in enumerate(range(-max_lag, max_lag + 1)):
         a, b = (o[k:], p[: n - k]) if k >= 0 else (o[: n + k], p[-k:])  # (F-|k|,K) each
-        rs = [_pearson_masked(a[:, d], b[:, d]) for d in range(o.shape[1])]
+        rs = [pearson_finite(a[:, d], b[:, d]) for d in range(o.shape[1])]
         out[i] = np.nanmean(rs) if np.isfinite(rs).any() else np.nan
     return out
 

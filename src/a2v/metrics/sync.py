@@ -48,7 +48,9 @@ def loudness_envelope(
     return np.clip(db - (db.max() if db.size else 0.0), floor_db, 0.0).astype(np.float32)
 
 
-def _pearson(a: np.ndarray, b: np.ndarray) -> float:
+def pearson_finite(a: np.ndarray, b: np.ndarray) -> float:
+    """Pearson r of ``a`` and ``b`` (same shape) over the places both are finite; NaN under 3 such places or
+    with no spread."""
     ok = np.isfinite(a) & np.isfinite(b)
     if ok.sum() < 3:
         return float("nan")
@@ -73,9 +75,9 @@ def sync_correlation(opening: np.ndarray, envelope: np.ndarray, max_lag_frames: 
     best, best_lag = float("nan"), 0
     for k in range(-int(max_lag_frames), int(max_lag_frames) + 1):
         if k >= 0:
-            r = _pearson(o[k:], e[: len(e) - k])
+            r = pearson_finite(o[k:], e[: len(e) - k])
         else:
-            r = _pearson(o[: len(o) + k], e[-k:])
+            r = pearson_finite(o[: len(o) + k], e[-k:])
         if np.isfinite(r) and (not np.isfinite(best) or r > best):
             best, best_lag = r, k
     return best, best_lag

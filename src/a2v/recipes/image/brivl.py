@@ -27,6 +27,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from a2v.errors import ConfigError, InputError, MissingWeightsError, missing_package
+from a2v.recipes.image.ckpt import load_strict
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)  # BriVL's preprocessing (torchvision Normalize)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -200,14 +201,6 @@ def load_brivl_encoder(path: str | os.PathLike, **overrides) -> BriVLImageEncode
     and load its tensors with strict key matching; returns it in eval mode on CPU."""
     state = read_checkpoint(path)
     enc = BriVLImageEncoder(config_from_state(state, **overrides))
-    try:
-        result = enc.load_state_dict(state, strict=False)
-    except RuntimeError as e:  # a tensor of another shape
-        raise ConfigError(f"BriVL checkpoint {path} does not fit backbone {enc.cfg.backbone}: "
-                          f"{str(e).splitlines()[-1].strip()} (set tower.brivl_backbone)") from e
-    if result.missing_keys or result.unexpected_keys:
-        raise ConfigError(f"BriVL checkpoint {path} does not fit backbone {enc.cfg.backbone}: "
-                          f"{len(result.missing_keys)} missing (e.g. {result.missing_keys[:2]}), "
-                          f"{len(result.unexpected_keys)} unexpected (e.g. {result.unexpected_keys[:2]}) keys; "
-                          "set tower.brivl_backbone")
+    load_strict(enc, state, f"BriVL checkpoint {path} does not fit backbone {enc.cfg.backbone}",
+                "set tower.brivl_backbone")
     return enc.eval()

@@ -21,7 +21,20 @@ from typing import Any
 
 import torch
 
-from a2v.errors import InputError, MissingWeightsError
+from a2v.errors import ConfigError, InputError, MissingWeightsError
+
+
+def load_strict(module: torch.nn.Module, state: dict[str, torch.Tensor], what: str, hint: str = "") -> None:
+    """Load ``state`` into ``module`` with every key and shape matching; otherwise one ConfigError:
+    "{what}: <which keys or shapes>{; hint}"."""
+    tail = f"; {hint}" if hint else ""
+    try:
+        res = module.load_state_dict(state, strict=False)
+    except RuntimeError as e:  # a tensor of another shape
+        raise ConfigError(f"{what}: {str(e).splitlines()[-1].strip()[:200]}{tail}") from None
+    if res.missing_keys or res.unexpected_keys:
+        raise ConfigError(f"{what}: {len(res.missing_keys)} missing (e.g. {res.missing_keys[:2]}), "
+                          f"{len(res.unexpected_keys)} unexpected (e.g. {res.unexpected_keys[:2]}) keys{tail}")
 
 
 def read_state_dict(path: str | os.PathLike, what: str, convert_cmd: str) -> dict[str, torch.Tensor]:

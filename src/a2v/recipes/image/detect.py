@@ -18,7 +18,6 @@ from typing import Any
 import numpy as np
 import torch
 
-from a2v.errors import ConfigError
 from a2v.io import write_bytes_atomic, write_json_atomic
 
 
@@ -29,21 +28,13 @@ def build_detector(weights: str | os.PathLike, max_boxes: int = 36, score_min: f
     picture above ``score_min``; pictures are resized to ``min_size_px`` on their short side. Eval mode, CPU."""
     from torchvision.models.detection import fasterrcnn_resnet50_fpn_v2
 
-    from a2v.recipes.image.ckpt import read_state_dict
+    from a2v.recipes.image.ckpt import load_strict, read_state_dict
 
     sd = read_state_dict(weights, "detector weights", "")
     model = fasterrcnn_resnet50_fpn_v2(weights=None, weights_backbone=None, box_detections_per_img=int(max_boxes),
                                        box_score_thresh=float(score_min), min_size=int(min_size_px),
                                        max_size=int(min_size_px) * 2)
-    try:
-        res = model.load_state_dict(sd, strict=False)
-    except RuntimeError as e:  # a tensor of another shape
-        raise ConfigError(f"{weights} is not a torchvision fasterrcnn_resnet50_fpn_v2 state dict: "
-                          f"{str(e).splitlines()[-1].strip()[:200]}") from None
-    if res.missing_keys or res.unexpected_keys:
-        raise ConfigError(f"{weights} is not a torchvision fasterrcnn_resnet50_fpn_v2 state dict "
-                          f"({len(res.missing_keys)} missing, e.g. {res.missing_keys[:2]}; "
-                          f"{len(res.unexpected_keys)} unexpected, e.g. {res.unexpected_keys[:2]})")
+    load_strict(model, sd, f"{weights} is not a torchvision fasterrcnn_resnet50_fpn_v2 state dict")
     return model.eval()
 
 

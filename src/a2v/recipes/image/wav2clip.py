@@ -18,7 +18,7 @@ import os
 import torch
 from torch import nn
 
-from a2v.errors import ConfigError, InputError
+from a2v.errors import InputError
 from a2v.recipes.image.model import Projection
 
 N_FFT, HOP = 512, 353  # wav2clip/model/resnet.py: torchaudio.transforms.Spectrogram(n_fft=512, hop_length=353)
@@ -95,7 +95,7 @@ def load_wav2clip(path: str | os.PathLike) -> Wav2CLIPAudioEncoder:
     """Wav2CLIP's released audio encoder with its projection (eval mode, CPU) from ``ResNet_CX.ckpt``
     (when ``torch.load(weights_only=True)`` reads it) or its safetensors conversion (``a2v image
     convert-wav2clip``). Keys must match exactly (strict)."""
-    from a2v.recipes.image.ckpt import read_state_dict
+    from a2v.recipes.image.ckpt import load_strict, read_state_dict
 
     sd = read_state_dict(path, "Wav2CLIP checkpoint", "a2v image convert-wav2clip")
     enc_sd, tr_sd = _wav2clip_keys(sd)
@@ -106,15 +106,7 @@ def load_wav2clip(path: str | os.PathLike) -> Wav2CLIPAudioEncoder:
                          "Wav2CLIP model)")
     model = Wav2CLIPAudioEncoder(Projection(EMBED_DIM))
     for name, part, state in (("audio_encoder", model.encoder, enc_sd), ("audio_transform", model.transform, tr_sd)):
-        try:
-            res = part.load_state_dict(state, strict=False)
-        except RuntimeError as e:
-            raise ConfigError(f"{path}: {name} tensors do not fit Wav2CLIP's ResNet-18: "
-                              f"{str(e).splitlines()[-1].strip()}") from None
-        if res.missing_keys or res.unexpected_keys:
-            raise ConfigError(f"{path}: {name} does not fit Wav2CLIP's ResNet-18 ({len(res.missing_keys)} missing, "
-                              f"e.g. {res.missing_keys[:2]}; {len(res.unexpected_keys)} unexpected, e.g. "
-                              f"{res.unexpected_keys[:2]})")
+        load_strict(part, state, f"{path}: {name} does not fit Wav2CLIP's ResNet-18")
     return model.eval()
 
 
