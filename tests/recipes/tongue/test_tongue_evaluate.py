@@ -3,6 +3,7 @@ one table row per evaluated model x condition x size (64 / 96 / 112, each traina
 
 from __future__ import annotations
 
+import json
 import re
 
 import numpy as np
@@ -114,3 +115,6 @@ def test_evaluate_cli_rows_per_size_and_missing_i3d_named(prepared, tmp_path, mo
     out = " ".join(res.output.split())
     assert "FID (I3D)" in out and "rgb_imagenet.pt" in out and "vgg16-397923af.pth" in out
     assert re.search(r"Diffusion \(ours\) │ A │ 16 │", out) and re.search(r"Diffusion \(ours\) │ A │ 32 │", out)
+    rows = json.loads((tmp_path / "r.json").read_text())
+    assert all(r["not_measured"] == ["lpips", "fid"] for r in rows.values())  # the JSON says what "-" means
+    assert any("rgb_imagenet.pt" in n for n in rows["Diffusion (ours) | A | 16"]["notes"])

@@ -167,5 +167,8 @@ def evaluate(
         results[key] = evaluate_pipeline(pipe, data, max_items=max_items, progress=progress, notes=notes)
         flat[f"{key[0]} | {key[1]} | {key[2]}"] = {"model": str(m), **results[key]}
     print_table(results, notes)
+    for row in flat.values():  # what the table shows as "-", and why, kept with the numbers
+        row["not_measured"] = [k for k in ("lpips", "fid") if k not in row]
+        row["notes"] = notes
     if json_out is not None:
         write_json_atomic(json_out, flat)
