@@ -122,6 +122,8 @@ def generate(
     device = resolve_device("auto")
     pipe = TonguePipeline.from_pretrained(model, device, overrides=set_)
     src = require_file(audio, "audio file")
+    if text is not None and pipe.encoder.text is None:
+        console.print(f"note: {model} is audio-only (trained with cond.use_text=false): --text is not used")
     speech, ref = src, None
     if reference is not None:  # cut the speech as the reference is synchronised: both start at its first frame
         wav = load_audio(src, sr=pipe.cfg.data.sample_rate_hz)  # (S,)
