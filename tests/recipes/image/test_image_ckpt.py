@@ -65,3 +65,10 @@ def test_tensor_only_ckpt_loads_directly_and_cli_converts(tmp_path, monkeypatch,
         read_state_dict(junk, "VQGAN checkpoint", "x")
     with pytest.raises(InputError, match="not a readable torch checkpoint"):
         convert_lightning_checkpoint(junk, tmp_path / "j.safetensors", trust_pickle=True)
+    wav = tmp_path / "speech.wav"  # a file of another kind given by mistake: its bytes run as pickle opcodes
+    wav.write_bytes(b"RIFF$\x00\x00\x00WAVEfmt \x10\x00\x00\x00\x01\x00\x01\x00\x80>\x00\x00")
+    with pytest.raises(InputError, match="not a readable torch checkpoint"):
+        read_state_dict(wav, "VQGAN checkpoint", "x")
+    with pytest.raises(InputError, match="not a readable torch checkpoint"):
+        convert_lightning_checkpoint(wav, tmp_path / "w.safetensors", trust_pickle=True)
+    assert not (tmp_path / "w.safetensors").exists()

@@ -123,3 +123,6 @@ def test_score_study_cli(tmp_path, capsys):
     (tmp_path / "bad.json").write_text("{not json")
     assert main(["image", "score-study", str(tmp_path / "bad.json"), "-k", str(tmp_path / "key.json")]) == 2
     assert capsys.readouterr().err.startswith("error: study file is not JSON")
+    (tmp_path / "bin.json").write_bytes(b"RIFF\xd8\xff\x00")  # not even text
+    assert main(["image", "score-study", str(tmp_path / "bin.json"), "-k", str(tmp_path / "key.json")]) == 2
+    assert capsys.readouterr().err.startswith("error: study file is not JSON")
