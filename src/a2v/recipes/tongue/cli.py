@@ -58,6 +58,11 @@ def prepare(
                   f"{output} ({rep['dropped']} dropped, reasons in dropped.jsonl; {rep['skipped']} other files "
                   f"skipped, listed in skipped.jsonl)"
                   + (f"; {split['by']} split: {split['train']} train / {split['test']} test" if split else ""))
+    if rep["written"] == 0 and rep["dropped"] > 0:  # an empty dataset is not a success
+        from a2v.errors import InputError
+
+        raise InputError(f"no recording could be prepared: all {rep['dropped']} were dropped (reasons in "
+                         f"{Path(output) / 'dropped*.jsonl'}); fix or remove them and run again")
 
 
 @app.command()
