@@ -36,6 +36,10 @@ def test_taming_lightning_ckpt_converts_once_with_trust(tmp_path, monkeypatch):
     z = torch.randn(1, 8, 16, 16)
     with torch.no_grad():
         torch.testing.assert_close(vq.decode(z).sample, ref.decode(z).sample)
+    # the config may keep naming the .ckpt: the converted file beside it is read instead of refusing the .ckpt
+    rep = convert_lightning_checkpoint(ckpt, ckpt.with_suffix(".safetensors"), trust_pickle=True)
+    with torch.no_grad():
+        torch.testing.assert_close(load_taming_vqgan(ckpt, yaml).decode(z).sample, ref.decode(z).sample)
     with pytest.raises(InputError, match="no 'audio_encoder.\\*' tensors"):
         convert_lightning_checkpoint(ckpt, tmp_path / "y.safetensors", True, required_prefix="audio_encoder.")
 
