@@ -118,3 +118,18 @@ def test_evaluate_cli_rows_per_size_and_missing_i3d_named(prepared, tmp_path, mo
     rows = json.loads((tmp_path / "r.json").read_text())
     assert all(r["not_measured"] == ["lpips", "fid"] for r in rows.values())  # the JSON says what "-" means
     assert any("rgb_imagenet.pt" in n for n in rows["Diffusion (ours) | A | 16"]["notes"])
+
+
+def test_no_held_out_utterances_is_said_with_the_numbers(tmp_path) -> None:
+    from a2v.recipes.tongue.data import prepare_folder
+    from a2v.recipes.tongue.evaluate import evaluate_pipeline
+    from a2v.recipes.tongue.pipeline import TonguePipeline
+    from a2v.recipes.tongue.synthetic import make_synthetic_corpus
+
+    make_synthetic_corpus(tmp_path / "raw", n_utterances=2, seconds=0.2, fps=60.0, seed=5)
+    cfg = load_config(TongueConfig, "configs/tongue/tiny.yaml", ["data.holdout_fraction=0"])
+    prepare_folder([tmp_path / "raw"], tmp_path / "prep", cfg.data, 32, progress=False)
+    notes: list[str] = []
+    pipe = TonguePipeline.from_pretrained(_pipeline(tmp_path / "p", 32))
+    res = evaluate_pipeline(pipe, tmp_path / "prep", progress=False, use_lpips=False, use_fid=False, notes=notes)
+    assert res["n_utterances"] == 2 and any("training ones included" in n for n in notes)
