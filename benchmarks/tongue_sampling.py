@@ -7,7 +7,9 @@
    flow ODE has the closed-form solution x * sd / sqrt(sd^2 + sigma_max^2): the max relative
    error of the final sample is the sampler's discretisation error alone.
 2. Speed, end to end through :class:`TonguePipeline.generate` (log-mel condition, both cascade
-   stages, cyclic windows): the tiny config on this device; the paper config (64 -> 112 px
+   stages, cyclic windows), with each config's own sampler (``sampler.name``: the tiny config's
+   deterministic Heun, the paper config's stochastic Heun, EDM Algorithm 2; each row names it) at
+   4, 18 and the config's ``sampler.steps``: the tiny config on this device; the paper config (64 -> 112 px
    cascade, 16-frame windows, 4-frame overlap) end to end on CUDA. On CPU one paper-size network
    evaluation takes tens of seconds, so there we time one NFE of each stage on one window and
    extrapolate: s per video s = (fps / (clip - overlap)) windows * NFE * (t_stage0 + t_stage1).
@@ -24,6 +26,7 @@ import math
 import os
 import platform
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -31,8 +34,9 @@ import torch
 
 from a2v.config import load_config
 from a2v.diffusion import karras_sigmas, prior_sample, sample_euler, sample_heun
+from a2v.diffusion.samplers import heun_nfe
 from a2v.io import write_json_atomic
-from a2v.recipes.tongue.config import TongueConfig
+from a2v.recipes.tongue.config import SamplerConfig, TongueConfig
 from a2v.recipes.tongue.model import ConditionEncoder, build_denoiser
 from a2v.recipes.tongue.pipeline import TonguePipeline
 
@@ -52,6 +56,16 @@ def quality_vs_nfe() -> list[dict]:
             err = ((fn(den, x, sig) - exact).abs() / exact.abs()).max().item()
             rows.append({"sampler": name, "steps": n, "nfe": nfe, "max_rel_error": err})
     return rows
+
+
+def sampler_nfe(s: SamplerConfig) -> int:
+    """Network evaluations per window of the config's sampler: Euler N; Heun and stochastic Heun 2N - 1."""
+    return s.steps if s.name == "euler" else heun_nfe(s.steps)
+
+
+def steps_to_time(preset: str) -> tuple[int, ...]:
+    """4 and 18 steps (comparable with earlier runs) and the config's own ``sampler.steps``."""
+    return tuple(sorted({4, 18, load_config(TongueConfig, CONFIGS / f"{preset}.yaml").sampler.steps}))
 
 
 def _sync(device: str) -> None:
@@ -82,7 +96,8 @@ def end_to_end(preset: str, seconds: float, steps_list: tuple[int, ...], device:
         _sync(device)
         sec = time.perf_counter() - t
         c = pipe.cfg
-        rows.append({"preset": preset, "device": device, "steps": steps, "nfe_per_window": 2 * steps - 1,
+        rows.append({"preset": preset, "device": device, "sampler": c.sampler.name, "steps": steps,
+                     "nfe_per_window": sampler_nfe(c.sampler),
                      "frames": int(video.shape[0]), "size_px": int(video.shape[1]), "fps": c.data.fps,
                      "clip_frames": c.data.clip_frames, "overlap_frames": c.sampler.overlap_frames,
                      "seconds": sec, "s_per_video_s": sec / (video.shape[0] / c.data.fps), "extrapolated": False})
@@ -118,8 +133,9 @@ def paper_extrapolated(device: str, steps_list: tuple[int, ...]) -> list[dict]:
     windows_per_s = c.data.fps / (c.data.clip_frames - c.sampler.overlap_frames)
     rows = []
     for steps in steps_list:
-        nfe = 2 * steps - 1
-        rows.append({"preset": "paper", "device": device, "steps": steps, "nfe_per_window": nfe,
+        nfe = sampler_nfe(replace(c.sampler, steps=steps))
+        rows.append({"preset": "paper", "device": device, "sampler": c.sampler.name, "steps": steps,
+                     "nfe_per_window": nfe,
                      "windows_per_video_s": windows_per_s, **t,
                      "s_per_video_s": windows_per_s * nfe * sum(t.values()), "extrapolated": True})
     return rows
@@ -136,11 +152,11 @@ def main() -> None:
         torch.set_num_threads(a.threads)
     load_before = os.getloadavg()[0]  # on a shared CPU other work slows torch's threads (spin-waits): recorded
     t0 = time.perf_counter()
-    rows = end_to_end("tiny", a.seconds, (4, 18), dev)
+    rows = end_to_end("tiny", a.seconds, steps_to_time("tiny"), dev)
     if dev.startswith("cuda"):
-        rows += end_to_end("paper", a.seconds, (4, 18), dev)
+        rows += end_to_end("paper", a.seconds, steps_to_time("paper"), dev)
     else:
-        rows += paper_extrapolated(dev, (4, 18))
+        rows += paper_extrapolated(dev, steps_to_time("paper"))
     name = torch.cuda.get_device_name(dev) if dev.startswith("cuda") else platform.processor() or platform.machine()
     out = {"device": dev, "device_name": name, "torch": torch.__version__, "threads": torch.get_num_threads(),
            "load_avg_1min": [load_before, os.getloadavg()[0]],

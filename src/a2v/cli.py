@@ -8,6 +8,7 @@ heavy imports happen inside commands). Errors the user can fix are printed as on
 from __future__ import annotations
 
 import importlib
+import inspect
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -49,10 +50,13 @@ def prepare(
     shard_index: Annotated[int, typer.Option(help="Which worker this is (0-based).")] = -1,
     config: Annotated[Path | None, typer.Option("--config", "-c", help="YAML config.")] = None,
     set_: Annotated[list[str] | None, typer.Option("--set", "-s", help="Override: --set face.min_size_px=120")] = None,
+    split_by: Annotated[str | None, typer.Option(
+        "--split-by", help="tongue only: held-out split by 'utterance' or 'speaker' (as a2v tongue prepare).")] = None,
 ) -> None:
     """Prepare a dataset for a recipe: audio, features, face tracks, crops, landmarks.
 
     Example: a2v prepare lipsync -i clips/ -o data/lipsync
+    Example: a2v prepare tongue -i TaL80/core -o data/tongue --split-by speaker
     """
     if recipe not in RECIPES:
         raise A2VError(f"unknown recipe '{recipe}' (choose one of: {', '.join(RECIPES)})")
@@ -63,6 +67,10 @@ def prepare(
             raise
         mod = None
     kwargs = dict(input=input, output=output, num_shards=num_shards, shard_index=shard_index, config=config, set_=set_)
+    if split_by is not None:  # a recipe option, passed on only to a recipe whose prepare takes it
+        if mod is None or "split_by" not in inspect.signature(getattr(mod, "prepare", lambda: None)).parameters:
+            raise A2VError(f"--split-by is not an option of 'a2v prepare {recipe}' (only of tongue)")
+        kwargs["split_by"] = split_by
     if mod is not None and hasattr(mod, "prepare"):  # a recipe with its own data (e.g. ultrasound)
         mod.prepare(**kwargs)
         return

@@ -128,7 +128,8 @@ def item_id(path: Path, root: Path | None) -> str:
     """Stable id of a video: its path relative to ``root`` without suffix ('/' -> '__', other
     characters outside [A-Za-z0-9_-] -> '_') + '-' + the first 8 hex digits of SHA-1(absolute path)."""
     ap = path.resolve()
-    rel = ap.relative_to(root.resolve()) if root is not None else Path(ap.name)
+    # relative to the folder as found (a symlinked file may resolve outside it), named by its link
+    rel = Path(os.path.abspath(path)).relative_to(os.path.abspath(root)) if root is not None else Path(ap.name)
     stem = "__".join((*rel.parent.parts, rel.stem)) if rel.parent != Path(".") else rel.stem
     stem = re.sub(r"[^A-Za-z0-9_\-]", "_", stem)
     return f"{stem}-{hashlib.sha1(str(ap).encode('utf-8')).hexdigest()[:8]}"

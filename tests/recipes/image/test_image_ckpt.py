@@ -36,6 +36,10 @@ def test_taming_lightning_ckpt_converts_once_with_trust(tmp_path, monkeypatch):
     z = torch.randn(1, 8, 16, 16)
     with torch.no_grad():
         torch.testing.assert_close(vq.decode(z).sample, ref.decode(z).sample)
+    # the config may keep naming the .ckpt: the converted file beside it is read instead of refusing the .ckpt
+    rep = convert_lightning_checkpoint(ckpt, ckpt.with_suffix(".safetensors"), trust_pickle=True)
+    with torch.no_grad():
+        torch.testing.assert_close(load_taming_vqgan(ckpt, yaml).decode(z).sample, ref.decode(z).sample)
     with pytest.raises(InputError, match="no 'audio_encoder.\\*' tensors"):
         convert_lightning_checkpoint(ckpt, tmp_path / "y.safetensors", True, required_prefix="audio_encoder.")
 
@@ -65,3 +69,10 @@ def test_tensor_only_ckpt_loads_directly_and_cli_converts(tmp_path, monkeypatch,
         read_state_dict(junk, "VQGAN checkpoint", "x")
     with pytest.raises(InputError, match="not a readable torch checkpoint"):
         convert_lightning_checkpoint(junk, tmp_path / "j.safetensors", trust_pickle=True)
+    wav = tmp_path / "speech.wav"  # a file of another kind given by mistake: its bytes run as pickle opcodes
+    wav.write_bytes(b"RIFF$\x00\x00\x00WAVEfmt \x10\x00\x00\x00\x01\x00\x01\x00\x80>\x00\x00")
+    with pytest.raises(InputError, match="not a readable torch checkpoint"):
+        read_state_dict(wav, "VQGAN checkpoint", "x")
+    with pytest.raises(InputError, match="not a readable torch checkpoint"):
+        convert_lightning_checkpoint(wav, tmp_path / "w.safetensors", trust_pickle=True)
+    assert not (tmp_path / "w.safetensors").exists()

@@ -26,7 +26,7 @@ def test_paper_config_is_the_papers_method():
     text = (CONFIGS / "paper.yaml").read_text()
     assert cfg.data.image_size_px >= 456  # BriVL-1.0 reads 456 px: the stored picture is never upsampled
     for setting in ("mlp_hidden_dim", "aug_views", "aug_jitter:", "val_fraction", "max_steps", "batch_size",
-                    "image_size_px", "clip_s"):
+                    "image_size_px", "clip_s", "num_cutouts", "judge:"):
         line = next(x for x in text.splitlines() if x.strip().startswith(setting))
         assert "# ours" in line, setting  # not given by the paper: marked, and in docs/image.md's table
     doc = (CONFIGS.parents[1] / "docs" / "image.md").read_text()

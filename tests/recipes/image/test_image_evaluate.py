@@ -53,9 +53,17 @@ def test_study_page_three_answers_and_scoring(tmp_path):
             return np.zeros(1600, np.float32), None
 
     pics = [tmp_path / "pictures" / f"{n}.png" for n in ("a", "b", "a_baseline", "b_baseline")]
+    pics[0].parent.mkdir()
+    for i, p in enumerate(pics):
+        p.write_bytes(bytes([i]) * 8)  # stand-in picture files, told apart by content
     page = write_study_page(tmp_path, Pairs(), [(0, pics[0], pics[2]), (1, pics[1], pics[3])], seed=3).read_text()
     key = json.loads((tmp_path / "study" / "key.json").read_text())
     assert page.count("<audio") == 2 and page.count("<img") == 4
+    assert "baseline" not in page and '"sounds/a.wav"' not in page and "../pictures" not in page  # blind names
+    for t, (cand, alt) in enumerate(((pics[0], pics[2]), (pics[1], pics[3]))):
+        shown = [(tmp_path / "study" / "pictures" / f"t{t}_{n}.png").read_bytes() for n in (1, 2)]
+        assert shown[key[t]["candidate"] - 1] == cand.read_bytes() and shown[2 - key[t]["candidate"]] == alt.read_bytes()
+        assert f'src="pictures/t{t}_1.png"' in page and (tmp_path / "study" / "sounds" / f"t{t}.wav").is_file()
     for t in range(2):  # every trial offers picture 1, picture 2 and neither
         assert all(f'name="t{t}" value="{v}"' in page for v in "120")
     assert [k["candidate_picture"] for k in key] == ["a.png", "b.png"] and {k["candidate"] for k in key} <= {1, 2}
@@ -114,4 +122,7 @@ def test_score_study_cli(tmp_path, capsys):
     assert "positive 0.500  negative 0.000  neither 0.500  (2 answers)" in "".join(capsys.readouterr())
     (tmp_path / "bad.json").write_text("{not json")
     assert main(["image", "score-study", str(tmp_path / "bad.json"), "-k", str(tmp_path / "key.json")]) == 2
+    assert capsys.readouterr().err.startswith("error: study file is not JSON")
+    (tmp_path / "bin.json").write_bytes(b"RIFF\xd8\xff\x00")  # not even text
+    assert main(["image", "score-study", str(tmp_path / "bin.json"), "-k", str(tmp_path / "key.json")]) == 2
     assert capsys.readouterr().err.startswith("error: study file is not JSON")

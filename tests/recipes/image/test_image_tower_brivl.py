@@ -157,6 +157,21 @@ def test_loading_errors(saved, tmp_path):
         build_tower(tower_cfg(tmp_path / "pickled.pth"))
 
 
+def test_bare_checkpoint_name_is_found_in_the_torch_hub_folder(saved, tmp_path, monkeypatch):
+    """tower.weights=BriVL-1.0-5500w.pth (the paper config) follows the weight-file rule of `a2v info`."""
+    import shutil
+
+    _, path = saved
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(MissingWeightsError, match="tower.weights"):
+        build_tower(tower_cfg("BriVL-1.0-5500w.pth"))
+    hub = tmp_path / "torch" / "hub" / "checkpoints"
+    hub.mkdir(parents=True)
+    shutil.copy(path, hub / "BriVL-1.0-5500w.pth")
+    assert build_tower(tower_cfg("BriVL-1.0-5500w.pth")).embed_dim == 256
+
+
 def test_released_and_paper_shapes_without_building_them():
     meta = {"learnable.imgFC.fc1.weight": torch.empty(2048, 2048, device="meta")}
     meta |= {f"learnable.imgAtt.layers.{i}.linear1.weight": torch.empty(1, device="meta") for i in range(4)}

@@ -140,3 +140,17 @@ def test_cli_train_invert_from_a_prepared_dataset(tiny_clips, tmp_path):
     assert store.ids == ["clip0", "clip1"] and store.clip("clip1")["ws"].shape == (15, 8, 32)
     assert (tmp_path / "run" / "generator" / "generator.json").is_file()  # the random built-in G is kept
     assert main(["talk", "train", "--stage", "vae", "-o", str(tmp_path / "none"), "--preset", "tiny"]) == 2
+
+
+def test_cli_train_all_names_a_missing_speech_encoder_before_inverting(tiny_clips, tmp_path, capsys):
+    from talk_testutil import write_prepared_dataset
+
+    from a2v.cli import main
+
+    data = write_prepared_dataset(tmp_path / "data", tiny_clips[:1])
+    rc = main(["talk", "train", "--stage", "all", "-d", str(data), "-o", str(tmp_path / "run"), "--preset", "tiny",
+               "--no-progress", "--set", f"audio.encoder={tmp_path / 'no_w2v'}"])
+    assert rc == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: speech encoder weights folder") and "no_w2v" in err and "\n" not in err
+    assert not (tmp_path / "run" / "latents").exists()  # nothing inverted before the failure

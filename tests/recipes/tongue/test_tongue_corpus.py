@@ -114,3 +114,30 @@ def test_video_crop_cuts_the_panel(tmp_path) -> None:
         load_utterance(path, DataConfig(video_crop_px=(40, 0, 32, 32)))
     with pytest.raises(ConfigError, match="video_crop_px"):
         DataConfig(video_crop_px=(1, 2, 3))
+
+
+def test_shared_prepare_command_takes_split_by(tmp_path, capsys) -> None:
+    """``a2v prepare tongue --split-by speaker`` is ``a2v tongue prepare --split-by speaker``; other recipes refuse it."""
+    from a2v.cli import main
+
+    src = _speakers(tmp_path / "core", ["01M", "02F", "03M"], n=1)
+    assert main(["prepare", "tongue", "-i", str(src), "-o", str(tmp_path / "prep"), "--split-by", "speaker",
+                 "-c", "configs/tongue/tiny.yaml", "--set", "data.holdout_speakers=1"]) == 0
+    split = json.loads((tmp_path / "prep" / "split.json").read_text())
+    assert split["by"] == "speaker" and split["test"] == ["03M/utt000"]
+    capsys.readouterr()
+    assert main(["prepare", "talk", "-i", str(src), "-o", str(tmp_path / "t"), "--split-by", "speaker"]) == 2
+    assert capsys.readouterr().err.strip() == "error: --split-by is not an option of 'a2v prepare talk' (only of tongue)"
+    assert not (tmp_path / "t").exists()
+
+
+def test_prepare_that_keeps_nothing_exits_2(tmp_path, capsys) -> None:
+    """Every recording dropped (here a bad .param) is not a success: exit 2, the reasons stay in dropped.jsonl."""
+    from a2v.cli import main
+
+    src = _speakers(tmp_path / "core", ["01M"], n=1)
+    (src / "01M" / "utt000.param").write_text("NumVectors=abc\n")
+    assert main(["prepare", "tongue", "-i", str(src), "-o", str(tmp_path / "prep"), "-c", "configs/tongue/tiny.yaml"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]  # after the progress bar
+    assert err.startswith("error: no recording could be prepared: all 1 were dropped")
+    assert "NumVectors" in (tmp_path / "prep" / "dropped.jsonl").read_text()

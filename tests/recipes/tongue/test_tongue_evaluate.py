@@ -3,6 +3,7 @@ one table row per evaluated model x condition x size (64 / 96 / 112, each traina
 
 from __future__ import annotations
 
+import json
 import re
 
 import numpy as np
@@ -114,3 +115,21 @@ def test_evaluate_cli_rows_per_size_and_missing_i3d_named(prepared, tmp_path, mo
     out = " ".join(res.output.split())
     assert "FID (I3D)" in out and "rgb_imagenet.pt" in out and "vgg16-397923af.pth" in out
     assert re.search(r"Diffusion \(ours\) │ A │ 16 │", out) and re.search(r"Diffusion \(ours\) │ A │ 32 │", out)
+    rows = json.loads((tmp_path / "r.json").read_text())
+    assert all(r["not_measured"] == ["lpips", "fid"] for r in rows.values())  # the JSON says what "-" means
+    assert any("rgb_imagenet.pt" in n for n in rows["Diffusion (ours) | A | 16"]["notes"])
+
+
+def test_no_held_out_utterances_is_said_with_the_numbers(tmp_path) -> None:
+    from a2v.recipes.tongue.data import prepare_folder
+    from a2v.recipes.tongue.evaluate import evaluate_pipeline
+    from a2v.recipes.tongue.pipeline import TonguePipeline
+    from a2v.recipes.tongue.synthetic import make_synthetic_corpus
+
+    make_synthetic_corpus(tmp_path / "raw", n_utterances=2, seconds=0.2, fps=60.0, seed=5)
+    cfg = load_config(TongueConfig, "configs/tongue/tiny.yaml", ["data.holdout_fraction=0"])
+    prepare_folder([tmp_path / "raw"], tmp_path / "prep", cfg.data, 32, progress=False)
+    notes: list[str] = []
+    pipe = TonguePipeline.from_pretrained(_pipeline(tmp_path / "p", 32))
+    res = evaluate_pipeline(pipe, tmp_path / "prep", progress=False, use_lpips=False, use_fid=False, notes=notes)
+    assert res["n_utterances"] == 2 and any("training ones included" in n for n in notes)

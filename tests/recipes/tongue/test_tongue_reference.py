@@ -75,3 +75,12 @@ def test_generate_with_reference_aligns_and_prints_the_written_count(tiny_pipeli
     n_file = sum(1 for _ in read_frames(out))
     printed = int(re.search(r"\((\d+) frames at", " ".join(res.output.split())).group(1))
     assert printed == n_file == len(u.frames) == 30
+
+
+def test_text_given_to_an_audio_only_pipeline_is_reported(tiny_pipeline, offset_corpus, tmp_path) -> None:
+    from a2v.recipes.tongue.cli import app
+
+    res = CliRunner().invoke(app, ["generate", "-m", str(tiny_pipeline), "-a", str(offset_corpus.with_suffix(".wav")),
+                                   "-o", str(tmp_path / "x.mp4"), "--text", "a sentence", "--no-progress"])
+    assert res.exit_code == 0, res.output
+    assert "audio-only" in res.output and "--text is not used" in " ".join(res.output.split())

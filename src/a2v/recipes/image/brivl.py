@@ -20,13 +20,12 @@ import os
 import pickle
 import re
 from dataclasses import dataclass
-from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from a2v.errors import ConfigError, InputError, MissingWeightsError, missing_package
+from a2v.errors import ConfigError, InputError, missing_package
 from a2v.recipes.image.ckpt import load_strict
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)  # BriVL's preprocessing (torchvision Normalize)
@@ -144,10 +143,10 @@ def read_checkpoint(path: str | os.PathLike) -> dict[str, torch.Tensor]:
     """The image-encoder tensors of a BriVL checkpoint, keys relative to the encoder ("backbone.*",
     "learnable.*"). Accepts the released .pth ({"learnable": {"imgencoder.…": …}}), a plain or
     "module."-prefixed state dict, or a .safetensors file with the same keys."""
-    p = Path(path).expanduser()
-    if not p.is_file():
-        raise MissingWeightsError(f"BriVL image encoder weights not found: '{path}' (set tower.weights to "
-                                  "BriVL's checkpoint, e.g. BriVL-1.0-5500w.pth)")
+    from a2v.weight_files import resolve_weight_file
+
+    # a path, or a bare name looked up in the working folder, then the torch hub folder (the rule of `a2v info`)
+    p = resolve_weight_file(path, what="BriVL image encoder checkpoint (e.g. BriVL-1.0-5500w.pth)", key="tower.weights")
     if p.suffix == ".safetensors":
         from safetensors.torch import load_file
 

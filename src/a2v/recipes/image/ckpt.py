@@ -36,6 +36,9 @@ def load_strict(module: torch.nn.Module, state: dict[str, torch.Tensor], what: s
         raise ConfigError(f"{what}: {len(res.missing_keys)} missing (e.g. {res.missing_keys[:2]}), "
                           f"{len(res.unexpected_keys)} unexpected (e.g. {res.unexpected_keys[:2]}) keys{tail}")
 
+# Truncated files, or other bytes (e.g. a .wav given by mistake) run as pickle opcodes, fail in all these ways.
+_NOT_A_CHECKPOINT = (RuntimeError, EOFError, ValueError, OSError, IndexError, KeyError, TypeError)
+
 
 def read_state_dict(path: str | os.PathLike, what: str, convert_cmd: str) -> dict[str, torch.Tensor]:
     """The tensors of a checkpoint: ``.safetensors`` as is, else ``torch.load(weights_only=True)`` and its
@@ -55,7 +58,7 @@ def read_state_dict(path: str | os.PathLike, what: str, convert_cmd: str) -> dic
         fix = (f"convert it once to safetensors with: {convert_cmd} {p} --trust-pickle (only for a file from a "
                "source you trust)") if convert_cmd else "save its state dict alone (tensors only)"
         raise InputError(f"{p} holds Python objects besides tensors (e.g. {glob}); {fix}") from None
-    except (RuntimeError, EOFError, ValueError, OSError) as e:  # truncated or not a torch file at all
+    except _NOT_A_CHECKPOINT as e:  # truncated or not a torch file at all
         raise InputError(f"{p} is not a readable torch checkpoint ({str(e).strip()[:160]})") from None
     return _tensors(raw, p)
 
@@ -150,7 +153,7 @@ def convert_lightning_checkpoint(src: str | os.PathLike, dst: str | os.PathLike,
     unpickled = False
     try:
         raw = torch.load(p, map_location="cpu", weights_only=True)
-    except (RuntimeError, EOFError, ValueError, OSError) as e:
+    except _NOT_A_CHECKPOINT as e:
         raise InputError(f"{p} is not a readable torch checkpoint ({str(e).strip()[:160]})") from None
     except pickle.UnpicklingError as e:
         _refused_global(e, p)  # junk is an error here too
@@ -159,8 +162,8 @@ def convert_lightning_checkpoint(src: str | os.PathLike, dst: str | os.PathLike,
                              "add --trust-pickle if the file comes from a source you trust") from None
         try:
             raw = torch.load(p, map_location="cpu", weights_only=False, pickle_module=_InertPickle)
-        except (pickle.UnpicklingError, EOFError, ValueError) as e:
-            raise InputError(f"{p} is not a readable torch checkpoint ({e})") from None
+        except (pickle.UnpicklingError, *_NOT_A_CHECKPOINT) as e:
+            raise InputError(f"{p} is not a readable torch checkpoint ({type(e).__name__}: {e})") from None
         unpickled = True
     sd = _tensors(raw, p)
     if required_prefix and not any(k.startswith(required_prefix) for k in sd):

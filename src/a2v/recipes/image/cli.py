@@ -194,7 +194,7 @@ def score_study(
     try:
         sheets = [json.loads(require_file(a, "answers file").read_text(encoding="utf-8")) for a in answers]
         k = json.loads(require_file(key, "study key").read_text(encoding="utf-8"))
-    except json.JSONDecodeError as e:
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise InputError(f"study file is not JSON: {e}") from None
     res = run(sheets, k)
     console.print(f"positive {res['positive']:.3f}  negative {res['negative']:.3f}  neither {res['neither']:.3f}  "

@@ -91,27 +91,33 @@ def write_study_page(out_dir: Path, pairs: PairDataset, trials: list[tuple[int, 
                      question: str = "Which picture fits the sound better?") -> Path:
     """``study/index.html``: per trial one sound and two pictures side by side in random order; the person answers
     picture 1, picture 2 or neither, and downloads the answers as JSON. ``trials``: (pair index, candidate
-    picture, alternative picture). ``study/key.json`` says which side is the candidate, so
+    picture, alternative picture). Sounds and pictures are copied under blind names (``sounds/t3.wav``,
+    ``pictures/t3_1.png``), so no file name tells which picture is the sound's own or the baseline's. ``study/key.json`` says which side is the candidate, so
     :func:`score_study` turns answers into the paper's Positive (candidate chosen) / Negative (alternative
     chosen) / Neither."""
+    import shutil
+
     from a2v.audio import save_audio
 
     rng = random.Random(seed)
     d = out_dir / "study"
+    (d / "pictures").mkdir(parents=True, exist_ok=True)
     rows, key = [], []
     for t, (k, cand, alt) in enumerate(trials):
         sid = pairs.rows[k]["id"]
         wav, _ = pairs.load(k)
-        save_audio(d / "sounds" / f"{sid}.wav", wav, 16000)
+        save_audio(d / "sounds" / f"t{t}.wav", wav, 16000)  # blind names: no sound id, no "_baseline"
         swap = rng.random() < 0.5
         left, right = (alt, cand) if swap else (cand, alt)
         key.append({"trial": t, "sound": sid, "candidate": 2 if swap else 1, "candidate_picture": cand.name,
                     "alternative_picture": alt.name})
-        imgs = "".join(f'<figure><img src="../pictures/{html.escape(p.name)}" width="256">'
+        for n, p in ((1, left), (2, right)):
+            shutil.copyfile(p, d / "pictures" / f"t{t}_{n}{p.suffix}")
+        imgs = "".join(f'<figure><img src="pictures/t{t}_{n}{html.escape(p.suffix)}" width="256">'
                        f"<figcaption>picture {n}</figcaption></figure>" for n, p in ((1, left), (2, right)))
         radios = "".join(f'<label><input type="radio" name="t{t}" value="{v}"> {lab}</label> '
                          for v, lab in (("1", "picture 1"), ("2", "picture 2"), ("0", "neither")))
-        rows.append(f'<section><h3>Trial {t + 1}</h3><p>Sound <audio controls src="sounds/{html.escape(sid)}.wav">'
+        rows.append(f'<section><h3>Trial {t + 1}</h3><p>Sound <audio controls src="sounds/t{t}.wav">'
                     f'</audio></p><div class="pics">{imgs}</div><p>{html.escape(question)} {radios}</p></section>')
     page = ("<!doctype html><html><head><meta charset='utf-8'><title>Pictures of sounds</title>"
             "<style>body{font-family:sans-serif;max-width:900px;margin:auto}.pics{display:flex;gap:1em}</style>"

@@ -273,13 +273,17 @@ class BriVLTower(ImageTower):
     @classmethod
     def from_pretrained(cls, cfg: TowerConfig) -> BriVLTower:
         from a2v.recipes.image.brivl import load_brivl_encoder
+        from a2v.weight_files import resolve_weight_file
 
-        enc = load_brivl_encoder(cfg.weights, backbone=cfg.brivl_backbone, image_size_px=cfg.brivl_image_size_px,
+        # a path, or a bare name looked up in the working folder, then the torch hub folder (the rule of `a2v info`)
+        weights = resolve_weight_file(cfg.weights, what="BriVL image encoder checkpoint (e.g. BriVL-1.0-5500w.pth)",
+                                      key="tower.weights")
+        enc = load_brivl_encoder(weights, backbone=cfg.brivl_backbone, image_size_px=cfg.brivl_image_size_px,
                                  num_heads=cfg.brivl_num_heads, grid_size=cfg.brivl_grid_size,
                                  box_grid=cfg.brivl_box_grid)
         c = enc.cfg
         cid = (f"brivl:{c.backbone}:s{c.image_size_px}:h{c.num_heads}:g{c.grid_size}:b{c.box_grid}"
-               f"@{_file_fingerprint(Path(cfg.weights).expanduser())}")
+               f"@{_file_fingerprint(weights)}")
         return cls(enc, cid, cfg.brivl_boxes, cfg.brivl_max_boxes)
 
     def encode_image(self, images: torch.Tensor, boxes: torch.Tensor | None = None,

@@ -247,6 +247,10 @@ def run_stage(cfg: TalkConfig, stage: str, data_dir: str | Path | None, run_dir:
     if stage not in STAGES:
         raise ConfigError(f"unknown stage {stage!r} (choose one of {', '.join(STAGES)})")
     run_dir = Path(run_dir)
+    if stage == "all" and kw.get("encoder") is None:  # a missing wav2vec2 fails now, not after inversion and VAE
+        from a2v.encoders._hub import resolve_pretrained
+
+        resolve_pretrained(cfg.audio.encoder, "speech encoder", "audio.encoder")
     if stage in ("invert", "all"):
         if data_dir is None:
             raise InputError("the invert stage needs --data (a folder from `a2v prepare talk`)")

@@ -58,6 +58,11 @@ def prepare(
                   f"{output} ({rep['dropped']} dropped, reasons in dropped.jsonl; {rep['skipped']} other files "
                   f"skipped, listed in skipped.jsonl)"
                   + (f"; {split['by']} split: {split['train']} train / {split['test']} test" if split else ""))
+    if rep["written"] == 0 and rep["dropped"] > 0:  # an empty dataset is not a success
+        from a2v.errors import InputError
+
+        raise InputError(f"no recording could be prepared: all {rep['dropped']} were dropped (reasons in "
+                         f"{Path(output) / 'dropped*.jsonl'}); fix or remove them and run again")
 
 
 @app.command()
@@ -122,6 +127,8 @@ def generate(
     device = resolve_device("auto")
     pipe = TonguePipeline.from_pretrained(model, device, overrides=set_)
     src = require_file(audio, "audio file")
+    if text is not None and pipe.encoder.text is None:
+        console.print(f"note: {model} is audio-only (trained with cond.use_text=false): --text is not used")
     speech, ref = src, None
     if reference is not None:  # cut the speech as the reference is synchronised: both start at its first frame
         wav = load_audio(src, sr=pipe.cfg.data.sample_rate_hz)  # (S,)
@@ -167,5 +174,8 @@ def evaluate(
         results[key] = evaluate_pipeline(pipe, data, max_items=max_items, progress=progress, notes=notes)
         flat[f"{key[0]} | {key[1]} | {key[2]}"] = {"model": str(m), **results[key]}
     print_table(results, notes)
+    for row in flat.values():  # what the table shows as "-", and why, kept with the numbers
+        row["not_measured"] = [k for k in ("lpips", "fid") if k not in row]
+        row["notes"] = notes
     if json_out is not None:
         write_json_atomic(json_out, flat)

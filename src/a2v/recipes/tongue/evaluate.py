@@ -60,7 +60,11 @@ def evaluate_pipeline(pipe: Any, data_dir: str | Path, names: list[str] | None =
     mc = pipe.cfg.metrics
     utts = load_prepared(Path(data_dir))
     if names is None:
-        names = split_for(Path(data_dir), utts, pipe.cfg.data)[1] or [u.name for u in utts]
+        names = split_for(Path(data_dir), utts, pipe.cfg.data)[1]
+        if not names:  # measured, but not on held-out data: said with the numbers
+            names = [u.name for u in utts]
+            _note(notes, f"{data_dir}: no held-out utterances in its split, so all {len(utts)} were evaluated "
+                  "(training ones included); prepare with data.holdout_fraction > 0 or a speaker split")
     chosen = [u for u in utts if u.name in names][: max_items or None]
     lp = None
     if use_lpips:

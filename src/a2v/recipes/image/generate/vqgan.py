@@ -89,11 +89,13 @@ def load_taming_vqgan(ckpt: str | Path, yaml_path: str | Path) -> nn.Module:
     objects raises an InputError naming the one-time conversion (``a2v image convert-vqgan``)."""
     from diffusers import VQModel
 
-    from a2v.weight_files import resolve_weight_file
+    from a2v.weight_files import locate_weight_file, resolve_weight_file
 
-    # a path, or a bare name looked up in the working folder, then the torch hub folder (the rule of `a2v info`)
-    ckpt = resolve_weight_file(ckpt, what="VQGAN checkpoint (e.g. taming-transformers' vqgan_imagenet_f16_16384.ckpt)",
-                               key="generate.vq.ckpt")
+    # a path, or a bare name looked up in the working folder, then the torch hub folder (the rule of `a2v info`);
+    # for x.ckpt the x.safetensors that `a2v image convert-vqgan x.ckpt` writes beside it is read first
+    converted = locate_weight_file(Path(ckpt).with_suffix(".safetensors")) if Path(ckpt).suffix == ".ckpt" else None
+    ckpt = converted or resolve_weight_file(
+        ckpt, what="VQGAN checkpoint (e.g. taming-transformers' vqgan_imagenet_f16_16384.ckpt)", key="generate.vq.ckpt")
     yaml_path = resolve_weight_file(yaml_path, what="VQGAN config (e.g. vqgan_imagenet_f16_16384.yaml)",
                                     key="generate.vq.yaml")
     config, _ = _taming_diffusers_config(yaml_path)
