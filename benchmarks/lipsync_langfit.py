@@ -3,17 +3,139 @@
 Speech: the GRID clips (real English) and eSpeak NG voices (English en-us/en-gb; Mandarin
 ``cmn-latn-pinyin`` with pinyin text, Spanish, German, French, Italian; held-out voices and
 languages only in the test half). Sentences alternate between a tuning half and a held-out half.
-Features: :func:`a2v.recipes.lipsync.driven.langfit.english_fit_features`.
+
+Features of one utterance (16 kHz mono), from PocketSphinx's English model, pYIN and nothing else:
+
+- ``phonotactic_lm`` / ``gain_lm``: mean English phone-trigram log probability (natural log, per
+  non-silence phone) of the phones of the allphone decoding with the phone LM at weight 2 (the
+  decoding :func:`a2v.encoders.sphinx.phoneme_segments` uses); ``gain`` subtracts the unigram
+  log probability (fit of the phone order rather than of the phone frequencies).
+- ``phonotactic_free`` / ``gain_free``: the same for a free phone loop (phone LM weight 0.01).
+- ``word_posterior``: mean posterior of the words of the English word decoder (n-gram LM);
+  ``word_share``: share of the decoded span in words rather than silence/fillers; ``words_per_s``.
+- ``f0_slope``: mean |F0 change| over 50 ms in semitones per second over voiced frames (pYIN).
+Written here, not taken from a library: no offline language-id package with shipped weights is
+at hand, and these are a few lines over PocketSphinx's decoder and phone LM.
 
 Usage: .venv/bin/python benchmarks/lipsync_langfit.py [GRID_DIR]
-  -> benchmarks/results/lipsync_langfit.json (one row per utterance)
+  -> benchmarks/results/lipsync_langfit.json (one row per utterance, about 3 s each)
+  -> benchmarks/results/lipsync_langfit_pooled.json (three utterances of one voice and split
+     joined, 7-12 s: ``phonotactic_lm``/``gain_lm`` only)
+  -> benchmarks/results/lipsync_langfit_lw.json (phone LM weight 0.5-8 on single utterances)
 """
 
 from __future__ import annotations
 
+import math
 import sys
 import time
 from pathlib import Path
+
+import numpy as np
+
+_LN_BASE = math.log(1.0001)  # PocketSphinx log base: its integer scores are in units of log(1.0001)
+_FREE_LW = 0.01  # phone LM weight of the "free" loop (0 is refused by the decoder)
+
+
+def _ln(p: float) -> float:
+    """Natural log of a probability the Python bindings return as ``base**score`` (may underflow)."""
+    return math.log(p) if p > 0 else -745.0  # exp underflow: the smallest double
+
+
+def _phone_decode(pcm: bytes, lw: float):
+    """Allphone decoding with the English phone LM at weight ``lw`` -> (phones, ln acoustic score, frames)."""
+    from a2v.encoders.sphinx import _run, _sphinx
+
+    ps = _sphinx()
+    d = ps.Decoder(
+        samprate=16000, loglevel="FATAL", allphone=ps.get_model_path("en-us/en-us-phone.lm.bin"),
+        lw=lw, pip=0.3, beam=1e-200, pbeam=1e-20,
+    )
+    _run(d, pcm)
+    segs = list(d.seg() or [])
+    phones = ["SIL" if s.word.startswith("+") else s.word for s in segs]
+    return phones, sum(_ln(s.ascore) for s in segs), max(d.n_frames(), 1)
+
+
+def _phone_lm():
+    from a2v.encoders.sphinx import _sphinx
+
+    ps = _sphinx()
+    return ps.NGramModel.readfile(ps.get_model_path("en-us/en-us-phone.lm.bin"))
+
+
+def phonotactic_logprob(phones: list[str], lm=None) -> float:
+    """Mean natural-log trigram probability per non-silence phone of ``phones`` under the English phone LM."""
+    lm = lm or _phone_lm()
+    seq = ["SIL", "SIL", *phones]
+    vals = [
+        lm.prob([seq[i], seq[i - 1], seq[i - 2]]) * _LN_BASE  # target first, then history (newest first)
+        for i in range(2, len(seq))
+        if seq[i] != "SIL"
+    ]
+    return float(np.mean(vals)) if vals else float("nan")
+
+
+def phonotactic_gain(phones: list[str], lm=None) -> float:
+    """Trigram minus unigram mean log probability per non-silence phone: fit of the phone *order*."""
+    lm = lm or _phone_lm()
+    uni = [lm.prob([p]) * _LN_BASE for p in phones if p != "SIL"]
+    return phonotactic_logprob(phones, lm) - float(np.mean(uni)) if uni else float("nan")
+
+
+def _word_decode(pcm: bytes) -> tuple[float, float, int]:
+    """English word decoding -> (mean word posterior, share of frames in words, word count)."""
+    from a2v.encoders.sphinx import _new_decoder, _run
+
+    d = _new_decoder("lm")
+    _run(d, pcm)
+    probs, word_frames, total = [], 0, 0
+    for s in d.seg() or []:
+        n = s.end_frame - s.start_frame + 1
+        if s.word in ("<s>", "</s>"):
+            continue
+        total += n
+        if s.word.startswith(("<", "[", "+")):
+            continue
+        word_frames += n
+        probs.append(s.prob)
+    return (float(np.mean(probs)) if probs else 0.0), word_frames / max(total, 1), len(probs)
+
+
+def f0_slope(wav: np.ndarray, sr: int) -> float:
+    """Median |dF0/dt| in semitones per second over pairs of voiced 10 ms frames (pYIN, 60-400 Hz)."""
+    import librosa
+
+    f0, voiced, _ = librosa.pyin(wav, fmin=60, fmax=400, sr=sr, frame_length=1024, hop_length=160)  # (T,)
+    st = 12 * np.log2(np.where(voiced, f0, np.nan) / 100.0)  # (T,) semitones re 100 Hz
+    d = np.abs(st[5:] - st[:-5]) / 0.05  # (T-5,) semitones per s over 50 ms; NaN across unvoiced frames
+    d = d[np.isfinite(d)]
+    return float(np.mean(d)) if d.size else float("nan")
+
+
+def english_fit_features(wav: np.ndarray, sr: int, words: bool = True, f0: bool = True) -> dict[str, float]:
+    """Features of float32 mono speech ``wav`` (S,) at ``sr`` Hz (see the module docstring)."""
+    from a2v.audio.io import resample
+    from a2v.encoders.sphinx import _pcm16
+
+    pcm, _ = _pcm16(wav, sr)
+    lm = _phone_lm()
+    free, a_free, n = _phone_decode(pcm, _FREE_LW)
+    dec, a_lm, _ = _phone_decode(pcm, 2.0)
+    out = {
+        "phonotactic_free": phonotactic_logprob(free, lm),
+        "phonotactic_lm": phonotactic_logprob(dec, lm),
+        "gain_free": phonotactic_gain(free, lm),
+        "gain_lm": phonotactic_gain(dec, lm),
+        "phones_per_s": sum(p != "SIL" for p in free) / (len(wav) / sr),
+    }
+    if words:
+        post, share, nw = _word_decode(pcm)
+        out.update(word_posterior=post, word_share=share, words_per_s=nw / (len(wav) / sr))
+    if f0:
+        x = resample(np.asarray(wav, np.float32), sr, 16000) if sr != 16000 else np.asarray(wav, np.float32)
+        out["f0_slope"] = f0_slope(x, 16000)
+    return out
 
 
 SENTENCES: dict[str, list[str]] = {
@@ -101,7 +223,6 @@ def main(grid: Path | None) -> None:
 
     from a2v.audio import synthesize_speech
     from a2v.io import write_json_atomic
-    from a2v.recipes.lipsync.driven.langfit import english_fit_features
 
     torch.set_num_threads(1)
     rows = []
@@ -126,13 +247,8 @@ def main(grid: Path | None) -> None:
                 wav = synthesize_speech(text, voice=voice)
                 add(wav, 16000, lang=lang, voice=voice, source=text,
                     split=split or ("tune" if i % 2 == 0 else "test"))
-    write_json_atomic(out, {"rows": rows, "n": len(rows), "features": "a2v.recipes.lipsync.driven.langfit"})
+    write_json_atomic(out, {"rows": rows, "n": len(rows), "features": "benchmarks/lipsync_langfit.py"})
 
-
-if __name__ == "__main__":
-    _grid = Path(sys.argv[1]) if len(sys.argv) > 1 else None
-    main(_grid)
-    pooled(_grid)
 
 
 
@@ -140,13 +256,11 @@ def pooled(grid: Path | None, k: int = 3) -> None:
     """Longer speech: every ``k``-sentence concatenation (0.3 s pauses) within one voice and split."""
     from itertools import combinations
 
-    import numpy as np
     import torch
 
     from a2v.audio import synthesize_speech
-    from a2v.io import write_json_atomic
-    from a2v.recipes.lipsync.driven.langfit import _phone_decode, phonotactic_gain, phonotactic_logprob
     from a2v.encoders.sphinx import _pcm16
+    from a2v.io import write_json_atomic
 
     torch.set_num_threads(1)
     out = Path(__file__).parent / "results" / "lipsync_langfit_pooled.json"
@@ -174,3 +288,42 @@ def pooled(grid: Path | None, k: int = 3) -> None:
                          "gain_lm": round(phonotactic_gain(phones), 4)})
             print(rows[-1], flush=True)
     write_json_atomic(out, {"rows": rows, "k": k})
+
+def lw_sweep(grid: Path | None) -> None:
+    """``phonotactic_lm``/``gain_lm`` with the phone LM weight 0.5, 1, 4, 8 (2 is in the main table)."""
+    import torch
+
+    from a2v.audio import synthesize_speech
+    from a2v.encoders.sphinx import _pcm16
+    from a2v.io import write_json_atomic
+
+    torch.set_num_threads(1)
+    lm = _phone_lm()
+    items: list[tuple[dict, np.ndarray]] = []
+    if grid is not None:
+        from a2v.recipes.lipsync.inputs import load_speech
+
+        for i, clip in enumerate(sorted(grid.glob("*.mpg"))):
+            items.append(({"lang": "en", "voice": "grid", "split": "tune" if i % 2 else "test"}, load_speech(clip).mono))
+    for lang, voices in VOICES.items():
+        for voice, split in voices:
+            for i, text in enumerate(SENTENCES[lang]):
+                meta = {"lang": lang, "voice": voice, "split": split or ("tune" if i % 2 == 0 else "test")}
+                items.append((meta, synthesize_speech(text, voice=voice)))
+    rows = []
+    for meta, wav in items:
+        pcm, _ = _pcm16(wav, 16000)
+        row = dict(meta)
+        for lw in (0.5, 1.0, 4.0, 8.0):
+            phones, _, _ = _phone_decode(pcm, lw)
+            row[f"phonotactic_lm_{lw}"] = round(phonotactic_logprob(phones, lm), 4)
+            row[f"gain_lm_{lw}"] = round(phonotactic_gain(phones, lm), 4)
+        rows.append(row)
+    write_json_atomic(Path(__file__).parent / "results" / "lipsync_langfit_lw.json", {"rows": rows})
+
+
+if __name__ == "__main__":
+    _grid = Path(sys.argv[1]) if len(sys.argv) > 1 else None
+    main(_grid)
+    pooled(_grid)
+    lw_sweep(_grid)
