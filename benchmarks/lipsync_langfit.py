@@ -116,13 +116,17 @@ def f0_slope(wav: np.ndarray, sr: int) -> float:
 def english_fit_features(wav: np.ndarray, sr: int, words: bool = True, f0: bool = True) -> dict[str, float]:
     """Features of float32 mono speech ``wav`` (S,) at ``sr`` Hz (see the module docstring)."""
     from a2v.audio.io import resample
-    from a2v.encoders.sphinx import _pcm16
+    from a2v.encoders.sphinx import _pcm16, phoneme_segments
+    from a2v.recipes.lipsync.driven.langfit import vocalic_share
 
     pcm, _ = _pcm16(wav, sr)
     lm = _phone_lm()
     free, a_free, n = _phone_decode(pcm, _FREE_LW)
     dec, a_lm, _ = _phone_decode(pcm, 2.0)
+    pct_v, speech_s = vocalic_share(phoneme_segments(wav, sr))  # the decoding auto mode uses
     out = {
+        "pct_v": pct_v,
+        "speech_s": speech_s,
         "phonotactic_free": phonotactic_logprob(free, lm),
         "phonotactic_lm": phonotactic_logprob(dec, lm),
         "gain_free": phonotactic_gain(free, lm),
@@ -252,19 +256,25 @@ def main(grid: Path | None) -> None:
 
 
 
-def pooled(grid: Path | None, k: int = 3) -> None:
-    """Longer speech: every ``k``-sentence concatenation (0.3 s pauses) within one voice and split."""
+def pooled(grid: Path | None, ks: tuple[int, ...] = (2, 3, 4)) -> None:
+    """Longer speech: up to 6 ``k``-utterance joins (0.3 s pauses) within one voice and split.
+
+    Rows: %V and speech time (:func:`a2v.recipes.lipsync.driven.langfit.vocalic_share` of
+    :func:`a2v.encoders.sphinx.phoneme_segments`, as auto mode), ``gain_lm`` of the same phones.
+    """
     from itertools import combinations
 
     import torch
 
     from a2v.audio import synthesize_speech
-    from a2v.encoders.sphinx import _pcm16
+    from a2v.encoders.sphinx import phoneme_segments
     from a2v.io import write_json_atomic
+    from a2v.recipes.lipsync.driven.langfit import vocalic_share
 
     torch.set_num_threads(1)
     out = Path(__file__).parent / "results" / "lipsync_langfit_pooled.json"
     gap = np.zeros(int(0.3 * 16000), np.float32)
+    lm = _phone_lm()
     rows = []
     groups: dict[tuple[str, str, str], list[np.ndarray]] = {}
     if grid is not None:
@@ -277,17 +287,42 @@ def pooled(grid: Path | None, k: int = 3) -> None:
             for i, text in enumerate(SENTENCES[lang]):
                 sp = split or ("tune" if i % 2 == 0 else "test")
                 groups.setdefault((lang, voice, sp), []).append(synthesize_speech(text, voice=voice))
-    for (lang, voice, sp), wavs in groups.items():
-        for combo in list(combinations(range(len(wavs)), min(k, len(wavs))))[:6]:
-            wav = np.concatenate([x for j in combo for x in (wavs[j], gap)])  # (S,)
-            pcm, _ = _pcm16(wav, 16000)
-            phones, _, _ = _phone_decode(pcm, 2.0)
-            rows.append({"lang": lang, "voice": voice, "split": sp, "items": list(combo),
-                         "duration_s": round(len(wav) / 16000, 2),
-                         "phonotactic_lm": round(phonotactic_logprob(phones), 4),
-                         "gain_lm": round(phonotactic_gain(phones), 4)})
-            print(rows[-1], flush=True)
-    write_json_atomic(out, {"rows": rows, "k": k})
+    for k in ks:
+        for (lang, voice, sp), wavs in groups.items():
+            for combo in list(combinations(range(len(wavs)), min(k, len(wavs))))[:6]:
+                wav = np.concatenate([x for j in combo for x in (wavs[j], gap)])  # (S,)
+                segs = phoneme_segments(wav, 16000)
+                pct_v, speech_s = vocalic_share(segs)
+                rows.append({"k": k, "lang": lang, "voice": voice, "split": sp, "items": list(combo),
+                             "duration_s": round(len(wav) / 16000, 2), "speech_s": round(speech_s, 2),
+                             "pct_v": round(pct_v, 2), "gain_lm": round(phonotactic_gain([p for p, _, _ in segs], lm), 4)})
+                print(rows[-1], flush=True)
+    write_json_atomic(out, {"rows": rows, "rule": evaluate_rule(rows)})
+
+
+def evaluate_rule(rows: list[dict]) -> dict:
+    """English when %V <= threshold (threshold: best balanced accuracy on the tuning rows with
+    ``speech_s`` >= MIN_SPEECH_S), counted on the held-out rows with that much speech."""
+    from a2v.recipes.lipsync.driven.langfit import MAX_VOCALIC_PCT, MIN_SPEECH_S
+
+    judged = [r for r in rows if r["speech_s"] >= MIN_SPEECH_S]
+    tune = [r for r in judged if r["split"] == "tune"]
+
+    def balanced(th: float, rs: list[dict]) -> float:
+        en = [r["pct_v"] <= th for r in rs if r["lang"] == "en"]
+        ot = [r["pct_v"] > th for r in rs if r["lang"] != "en"]
+        return (np.mean(en) + np.mean(ot)) / 2
+
+    best = max(sorted({r["pct_v"] for r in tune}), key=lambda th: balanced(th, tune)) if tune else float("nan")
+    held: dict[str, list[int]] = {}
+    for r in judged:
+        if r["split"] == "test":
+            c = held.setdefault(r["voice"], [0, 0])
+            c[0] += int((r["pct_v"] <= MAX_VOCALIC_PCT) == (r["lang"] == "en"))
+            c[1] += 1
+    return {"tuned_threshold": best, "threshold_used": MAX_VOCALIC_PCT, "min_speech_s": MIN_SPEECH_S,
+            "held_out_correct_of": held}
+
 
 def lw_sweep(grid: Path | None) -> None:
     """``phonotactic_lm``/``gain_lm`` with the phone LM weight 0.5, 1, 4, 8 (2 is in the main table)."""

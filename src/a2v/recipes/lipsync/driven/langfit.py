@@ -11,7 +11,7 @@ computes.
 
 Decision (ours; :data:`MAX_VOCALIC_PCT` and :data:`MIN_SPEECH_S` chosen on the tuning half of
 ``benchmarks/lipsync_langfit.py``, see docs/lipsync.md): English when %V <= 57.6, judged only
-with at least 6 s of recognised speech (on 2-4 s clips %V scatters too much to decide).
+with at least 5 s of recognised speech (on 2-4 s clips %V scatters too much to decide).
 Stress-timed languages such as German fall on the English side and are not detected.
 """
 
@@ -22,7 +22,7 @@ from dataclasses import dataclass
 # ARPAbet vowels of the CMU phone set (PocketSphinx en-us); every other non-silence phone is a consonant.
 VOWELS = frozenset({"AA", "AE", "AH", "AO", "AW", "AY", "EH", "ER", "EY", "IH", "IY", "OW", "OY", "UH", "UW"})
 MAX_VOCALIC_PCT = 57.6  # ours: %V above this = the speech does not fit English
-MIN_SPEECH_S = 6.0  # ours: seconds of recognised (non-silence) phones needed to judge
+MIN_SPEECH_S = 5.0  # ours: seconds of recognised (non-silence) phones needed to judge
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@
   English, alignment fails, the phone track disagrees with the loudness (correlation below
   ``MIN_AGREEMENT``: recognition of non-English or noisy speech yields phones at random times),
   or, with ``language="auto"`` and recognised phones, the speech does not fit English
-  (:mod:`.langfit`: vocalic share of the phones, judged from 6 s of speech).
+  (:mod:`.langfit`: vocalic share of the phones, judged from 5 s of speech).
 """
 
 from __future__ import annotations
