@@ -98,3 +98,28 @@ def test_grid_english_keeps_phones(grid_clips):
     _, _, info = mouth_parameters(wav, SR, FPS, n, mode="auto", language="auto")
     assert info["english_fit"]["verdict"] == "fits English", info["english_fit"]
     assert info["mode"] == "phoneme+envelope"
+
+
+def test_cli_reports_the_check_and_prints_one_note(voices, tmp_path, capsys):
+    pytest.importorskip("skimage")
+    import json
+
+    from skimage import data
+    from skimage.transform import resize
+
+    from a2v.audio import save_audio
+    from a2v.cli import main
+    from a2v.video import write_png
+
+    photo = write_png(tmp_path / "face.png", (resize(data.astronaut(), (256, 256)) * 255).astype(np.uint8))
+    wav = save_audio(tmp_path / "zh.wav", voices["cmn-latn-pinyin"], SR)
+    out = tmp_path / "out.mp4"
+    args = ["lipsync", "generate", "--face", str(photo), "--audio", str(wav), "-o", str(out),
+            "--fps", "5", "--no-progress", "--device", "cpu"]
+    assert main(args) == 0
+    cap = capsys.readouterr()
+    report = json.loads(cap.out)
+    assert report["mode"] == "envelope" and report["english_fit"]["verdict"] == "does not fit English"
+    notes = [ln for ln in cap.err.splitlines() if ln.startswith("note: ")]
+    assert len(notes) == 1 and "envelope mode" in notes[0] and "does not fit English" in notes[0], cap.err
+    assert out.is_file() and out.stat().st_size > 0
