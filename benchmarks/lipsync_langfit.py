@@ -21,6 +21,8 @@ Usage: .venv/bin/python benchmarks/lipsync_langfit.py [GRID_DIR]
   -> benchmarks/results/lipsync_langfit.json (one row per utterance, about 3 s each)
   -> benchmarks/results/lipsync_langfit_pooled.json (three utterances of one voice and split
      joined, 7-12 s: ``phonotactic_lm``/``gain_lm`` only)
+  -> benchmarks/results/lipsync_langfit_rates.json (3-sentence joins at 110/150/200 words a minute
+     and GRID joins; a rate-corrected rule fitted on the tuning half, for comparison)
   -> benchmarks/results/lipsync_langfit_lw.json (phone LM weight 0.5-8 on single utterances)
 """
 
@@ -293,35 +295,101 @@ def pooled(grid: Path | None, ks: tuple[int, ...] = (2, 3, 4)) -> None:
                 wav = np.concatenate([x for j in combo for x in (wavs[j], gap)])  # (S,)
                 segs = phoneme_segments(wav, 16000)
                 pct_v, speech_s = vocalic_share(segs)
+                n_phones = sum(p != "SIL" for p, _, _ in segs)
                 rows.append({"k": k, "lang": lang, "voice": voice, "split": sp, "items": list(combo),
                              "duration_s": round(len(wav) / 16000, 2), "speech_s": round(speech_s, 2),
-                             "pct_v": round(pct_v, 2), "gain_lm": round(phonotactic_gain([p for p, _, _ in segs], lm), 4)})
+                             "pct_v": round(pct_v, 2), "phones_per_s": round(n_phones / max(speech_s, 1e-9), 3),
+                             "gain_lm": round(phonotactic_gain([p for p, _, _ in segs], lm), 4)})
                 print(rows[-1], flush=True)
-    write_json_atomic(out, {"rows": rows, "rule": evaluate_rule(rows)})
+    write_json_atomic(out, {"rows": rows, "rule": evaluate_rule(rows, fit=True)})
 
 
-def evaluate_rule(rows: list[dict]) -> dict:
-    """English when %V <= threshold (threshold: best balanced accuracy on the tuning rows with
-    ``speech_s`` >= MIN_SPEECH_S), counted on the held-out rows with that much speech."""
+def evaluate_rule(rows: list[dict], fit: bool = False) -> dict:
+    """Rows with >= MIN_SPEECH_S of recognised speech, judged by the packaged rule (English when
+    %V <= MAX_VOCALIC_PCT): correct / count per voice (and rate) of the held-out rows. With
+    ``fit``: the threshold of best balanced accuracy on the tuning rows, and a rate-corrected
+    alternative (logistic regression of English on %V and phones/s; slope in %V points per
+    phone/s, threshold at 11 phones/s) with its held-out counts."""
+    from sklearn.linear_model import LogisticRegression
+
     from a2v.recipes.lipsync.driven.langfit import MAX_VOCALIC_PCT, MIN_SPEECH_S
 
     judged = [r for r in rows if r["speech_s"] >= MIN_SPEECH_S]
     tune = [r for r in judged if r["split"] == "tune"]
 
-    def balanced(th: float, rs: list[dict]) -> float:
-        en = [r["pct_v"] <= th for r in rs if r["lang"] == "en"]
-        ot = [r["pct_v"] > th for r in rs if r["lang"] != "en"]
-        return (np.mean(en) + np.mean(ot)) / 2
+    def held_out(is_english) -> dict[str, list[int]]:
+        held: dict[str, list[int]] = {}
+        for r in judged:
+            if r["split"] == "test":
+                c = held.setdefault(r["voice"] + (f"@{r['rate']}wpm" if r.get("rate") else ""), [0, 0])
+                c[0] += int(is_english(r) == (r["lang"] == "en"))
+                c[1] += 1
+        return held
 
-    best = max(sorted({r["pct_v"] for r in tune}), key=lambda th: balanced(th, tune)) if tune else float("nan")
-    held: dict[str, list[int]] = {}
-    for r in judged:
-        if r["split"] == "test":
-            c = held.setdefault(r["voice"], [0, 0])
-            c[0] += int((r["pct_v"] <= MAX_VOCALIC_PCT) == (r["lang"] == "en"))
-            c[1] += 1
-    return {"tuned_threshold": best, "threshold_used": MAX_VOCALIC_PCT, "min_speech_s": MIN_SPEECH_S,
-            "held_out_correct_of": held}
+    out: dict = {"max_vocalic_pct": MAX_VOCALIC_PCT, "min_speech_s": MIN_SPEECH_S,
+                 "held_out_correct_of": held_out(lambda r: r["pct_v"] <= MAX_VOCALIC_PCT)}
+    if fit and tune:
+        def balanced(th: float) -> float:
+            en = [r["pct_v"] <= th for r in tune if r["lang"] == "en"]
+            return (np.mean(en) + np.mean([r["pct_v"] > th for r in tune if r["lang"] != "en"])) / 2
+
+        out["tuned_threshold"] = float(max(sorted({r["pct_v"] for r in tune}), key=balanced))
+        x = np.array([[r["pct_v"], r["phones_per_s"]] for r in tune])  # (N,2)
+        m = LogisticRegression(class_weight="balanced", C=10.0).fit(x, [r["lang"] == "en" for r in tune])
+        (a, b), c = m.coef_[0], float(m.intercept_[0])  # English when a*%V + b*rate + c > 0
+        slope, th = float(b / a), float(-(c + b * 11.0) / a)
+        out["rate_corrected"] = {"slope": slope, "threshold_at_11_phones_per_s": th, "held_out_correct_of": held_out(
+            lambda r: r["pct_v"] + slope * (r["phones_per_s"] - 11.0) <= th)}
+    return out
+
+
+def rates(grid: Path | None) -> None:
+    """Speaking rate: every 3-sentence join of each half at 110, 150 and 200 words a minute (first
+    voice of each tuned language) and GRID joins of 3 and 4 clips; the packaged rule and a
+    rate-corrected one fitted on the tuning half (``evaluate_rule(..., fit=True)``)."""
+    from itertools import combinations
+
+    import torch
+
+    from a2v.audio import synthesize_speech
+    from a2v.encoders.sphinx import phoneme_segments
+    from a2v.io import write_json_atomic
+    from a2v.recipes.lipsync.driven.langfit import vocalic_share
+
+    torch.set_num_threads(1)
+    gap = np.zeros(int(0.3 * 16000), np.float32)
+    rows = []
+
+    def add(wav: np.ndarray, **meta) -> None:
+        segs = phoneme_segments(wav, 16000)
+        pct_v, speech_s = vocalic_share(segs)
+        n = sum(p != "SIL" for p, _, _ in segs)
+        rows.append({**meta, "pct_v": round(pct_v, 2), "speech_s": round(speech_s, 2),
+                     "phones_per_s": round(n / max(speech_s, 1e-9), 3)})
+        print(rows[-1], flush=True)
+
+    if grid is not None:
+        from a2v.recipes.lipsync.inputs import load_speech
+
+        halves: dict[str, list[np.ndarray]] = {}
+        for i, clip in enumerate(sorted(grid.glob("*.mpg"))):
+            halves.setdefault("tune" if i % 2 else "test", []).append(load_speech(clip).mono)
+        for k in (3, 4):
+            for sp, ws in halves.items():
+                for combo in list(combinations(range(len(ws)), k))[:6]:
+                    add(np.concatenate([x for j in combo for x in (ws[j], gap)]), rate=0, k=k, lang="en",
+                        voice="grid", split=sp, items=list(combo))
+    for rate in (110, 150, 200):
+        for lang in ("en", "zh", "es", "de", "fr", "it"):
+            voice = VOICES[lang][0][0]
+            for sp in ("tune", "test"):
+                ws = [synthesize_speech(t, voice=voice, rate_wpm=rate)
+                      for i, t in enumerate(SENTENCES[lang]) if (i % 2 == 0) == (sp == "tune")]
+                for combo in combinations(range(len(ws)), 3):
+                    add(np.concatenate([x for j in combo for x in (ws[j], gap)]), rate=rate, k=3, lang=lang,
+                        voice=voice, split=sp, items=list(combo))
+    write_json_atomic(Path(__file__).parent / "results" / "lipsync_langfit_rates.json",
+                      {"rows": rows, "rule": evaluate_rule(rows, fit=True)})
 
 
 def lw_sweep(grid: Path | None) -> None:
@@ -361,4 +429,5 @@ if __name__ == "__main__":
     _grid = Path(sys.argv[1]) if len(sys.argv) > 1 else None
     main(_grid)
     pooled(_grid)
+    rates(_grid)
     lw_sweep(_grid)
