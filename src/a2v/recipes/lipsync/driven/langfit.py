@@ -12,7 +12,9 @@ computes.
 Decision (ours; :data:`MAX_VOCALIC_PCT` and :data:`MIN_SPEECH_S` chosen on the tuning half of
 ``benchmarks/lipsync_langfit.py``, see docs/lipsync.md): English when %V <= 57.6, judged only
 with at least 5 s of recognised speech (on 2-4 s clips %V scatters too much to decide).
-Stress-timed languages such as German fall on the English side and are not detected.
+Stress-timed languages such as German fall on the English side and are not detected; slow
+English (about 110 words a minute) can be judged not English and fast Mandarin English, and
+noise recognised as consonants pulls %V towards English.
 """
 
 from __future__ import annotations
