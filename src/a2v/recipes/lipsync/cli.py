@@ -218,6 +218,8 @@ def generate(
             face, speech, output, transcript=transcript, fps=fps, mode=mode, motion_scale=motion_scale, blink=blink,
             seed=seed, device=resolve_device(device), progress=progress, language=language, detector=detector,
         )
+        if "english_fit" in result:  # auto mode checked the language: say which mode and why
+            console.print(f"note: {result['mode']} mode: {result['mode_reason']}", soft_wrap=True)
     else:
         from a2v.recipes.lipsync.pipeline import LipSyncPipeline
 

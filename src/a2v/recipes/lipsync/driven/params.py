@@ -6,8 +6,10 @@
   language, no lip shape (spread 0).
 - ``"auto"``: phone shapes scaled by loudness (``open = viseme * (k + (1 - k) * loudness)``) so
   emphasis shows; falls back to the envelope when PocketSphinx is missing, the language is not
-  English, alignment fails, or the phone track disagrees with the loudness (correlation below
-  ``MIN_AGREEMENT``: recognition of non-English or noisy speech yields phones at random times).
+  English, alignment fails, the phone track disagrees with the loudness (correlation below
+  ``MIN_AGREEMENT``: recognition of non-English or noisy speech yields phones at random times),
+  or, with ``language="auto"`` and recognised phones, the speech does not fit English
+  (:mod:`.langfit`: vocalic share of the phones, judged from 5 s of speech).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import numpy as np
 
 from a2v.errors import A2VError, InputError
 from a2v.recipes.lipsync.driven.envelope import envelope_opening
+from a2v.recipes.lipsync.driven.langfit import EnglishFit, english_fit
 from a2v.recipes.lipsync.driven.syllables import articulated_opening
 from a2v.recipes.lipsync.driven.visemes import viseme_tracks
 
@@ -47,6 +50,19 @@ def _corr(a: np.ndarray, b: np.ndarray) -> float:
     if a.std() < 1e-9 or b.std() < 1e-9:
         return 0.0
     return float(np.corrcoef(a, b)[0, 1])
+
+
+def _phones_reason(language: str, fit: EnglishFit | None) -> str:
+    """Why English phones were used, in one line."""
+    if language == "en":
+        return "English phone timing (language given)"
+    if fit is None:
+        return "English phone timing agrees with loudness (transcript given)"
+    if fit.fits:
+        return f"English phone timing agrees with loudness; {fit.note()}"
+    return (
+        f"English phone timing agrees with loudness; {fit.note()}: pass --language for non-English speech"
+    )
 
 
 def _phones(wav: np.ndarray, sr: int, transcript: str | None) -> tuple[list[tuple[str, float, float]], str]:
@@ -114,6 +130,15 @@ def mouth_parameters(
             else f"phone timing disagrees with loudness (r={agree:.2f})"
         )
         return art, zeros, {**info, "mode": "envelope", "mode_reason": f"{why}: not English or noisy speech?"}
+    fit = None
+    if language == "auto" and source.startswith("phone recognition"):  # a transcript says it is English
+        fit = english_fit(segs)
+        info["english_fit"] = fit.as_dict()
+        if fit.fits is False:
+            return art, zeros, {
+                **info, "mode": "envelope",
+                "mode_reason": f"{fit.note()}; syllable envelope used (pass --language en to force English phones)",
+            }
     opened = vis_open * (
         LOUDNESS_FLOOR + (1 - LOUDNESS_FLOOR) * env
     )  # (F,) shape from phones, size from loudness
@@ -123,8 +148,5 @@ def mouth_parameters(
     return (
         opened.astype(np.float32),
         spread,
-        {**info, "mode": "phoneme+envelope", "mode_reason": (
-            "English phone timing (language given)" if language == "en" else
-            "English phone timing agrees with loudness; the language itself is not identified: "
-            "pass --language for non-English speech")},
+        {**info, "mode": "phoneme+envelope", "mode_reason": _phones_reason(language, fit)},
     )
