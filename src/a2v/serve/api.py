@@ -38,7 +38,8 @@ LIPSYNC_OPENAPI = {"requestBody": {"required": True, "content": {"multipart/form
         "motion_scale": {"type": "number", "minimum": 0, "maximum": 2, "default": 1.0},
         "blink": {"type": "boolean", "default": True},
         "model": {"type": "string", "default": "default (no training)"},
-        "language": {"type": "string", "default": "en", "description": "language code: en, de, pt-BR, ..."},
+        "language": {"type": "string", "default": "auto",
+                     "description": "auto (check whether English phones fit), en, zh, es, de, pt-BR, ..."},
     }}}}}}
 
 
@@ -91,7 +92,7 @@ def _lipsync_request(form: Any, job: Path, cfg: ServeConfig, models_dir: Path | 
     motion = limits.parse_float(text("motion_scale", "1.0"), "motion_scale", *limits.MOTION_SCALE_RANGE)
     blink = limits.parse_bool(text("blink", "true"), "blink")
     transcript = limits.parse_text(text("transcript", ""), "transcript")
-    language = limits.parse_language(text("language", "en"))
+    language = limits.parse_language(text("language", "auto"))
     model = text("model", jobs.DEFAULT_MODEL)
     default = model in ("", jobs.DEFAULT_MODEL)
     if not default:
@@ -156,7 +157,7 @@ def add_routes(app: Any, ws: jobs.Workspace, queue: JobQueue, cfg: ServeConfig, 
         """Talking-face mp4 from a face photo/video and speech (the report is in header X-A2V-Report).
 
         Multipart fields: audio (file), face (file), transcript, mode (auto|phoneme|envelope),
-        motion_scale (0-2), blink (true|false), model, language (e.g. en, de).
+        motion_scale (0-2), blink (true|false), model, language (auto, en, zh, de, ...).
         """
         from starlette.concurrency import run_in_threadpool
         from starlette.formparsers import MultiPartException

@@ -197,7 +197,7 @@ def run_lipsync(
     mode: str = "auto",
     motion_scale: float = 1.0,
     blink: bool = True,
-    language: str = "en",
+    language: str = "auto",
     progress: bool = False,
 ) -> tuple[Path, dict[str, Any]]:
     """Talking face from a photo or clip and speech; returns (mp4 path, report).
