@@ -22,7 +22,7 @@ from a2v.serve.config import AUDIO_EXTENSIONS, ServeConfig
 MODES = ("auto", "phoneme", "envelope")
 MOTION_SCALE_RANGE = (0.0, 2.0)  # the UI slider's range
 MAX_TRANSCRIPT_CHARS = 2000
-LANGUAGE_RE = re.compile(r"[a-z]{2,3}(?:[-_][A-Za-z0-9]{2,8}){0,3}")  # ISO 639 code with optional subtags
+LANGUAGE_RE = re.compile(r"auto|other|[a-z]{2,3}(?:[-_][A-Za-z0-9]{2,8}){0,3}")  # auto, other, or an ISO 639 code with subtags
 IMAGE_FORMATS = {"PNG": ".png", "JPEG": ".jpg", "WEBP": ".webp", "BMP": ".bmp"}
 # FFmpeg demuxer name -> the suffix the stored copy gets (a fixed, safe name per kind)
 CONTAINERS = {"mov,mp4,m4a,3gp,3g2,mj2": ".mp4", "matroska,webm": ".mkv", "avi": ".avi", "wav": ".wav",
