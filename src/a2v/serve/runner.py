@@ -170,21 +170,24 @@ class JobQueue:
             if job.cancel_event.is_set():
                 self._finish(job, "cancelled", error="cancelled")
                 continue
-            with self.slots:
-                with self._cond:
-                    self._running += 1
-                try:
-                    self._run(job)
-                except Exception as e:  # noqa: BLE001 - a worker must survive any job
-                    log.exception("job runner failed")
-                    self._finish(job, "crashed", error=f"internal error ({type(e).__name__})")
-                finally:
+            try:
+                with self.slots:
                     with self._cond:
-                        self._running -= 1
+                        self._running += 1
+                    try:
+                        self._run(job)
+                    except Exception as e:  # noqa: BLE001 - a worker must survive any job
+                        log.exception("job runner failed")
+                        self._record(job, "crashed", error=f"internal error ({type(e).__name__})")
+                    finally:
+                        with self._cond:
+                            self._running -= 1
+            finally:
+                job.done.set()  # only now: its process is gone and its slot free when the client hears
 
     def _run(self, job: Job) -> None:
         if job.cancel_event.is_set():
-            self._finish(job, "cancelled", error="cancelled")
+            self._record(job, "cancelled", error="cancelled")
             return
         job.started_s = time.monotonic()
         job.status = "running"
@@ -204,20 +207,20 @@ class JobQueue:
                         job.progress = (msg[1], msg[2])
                         continue
                     if msg is None:
-                        self._finish(job, "crashed", error="the job process ended without a result (out of memory?)")
+                        self._record(job, "crashed", error="the job process ended without a result (out of memory?)")
                     elif msg[0] == "ok":
-                        self._finish(job, "done", result=msg[1])
+                        self._record(job, "done", result=msg[1])
                     else:
-                        self._finish(job, "error", error=msg[2], kind=msg[1])
+                        self._record(job, "error", error=msg[2], kind=msg[1])
                     return
                 if job.cancel_event.is_set():
-                    self._finish(job, "cancelled", error="cancelled")
+                    self._record(job, "cancelled", error="cancelled")
                     return
                 if time.monotonic() > deadline:
-                    self._finish(job, "timeout", error=f"the job took longer than the {self.timeout_s:g} s limit")
+                    self._record(job, "timeout", error=f"the job took longer than the {self.timeout_s:g} s limit")
                     return
                 if not proc.is_alive() and not parent.poll():
-                    self._finish(job, "crashed", error="the job process ended without a result (out of memory?)")
+                    self._record(job, "crashed", error="the job process ended without a result (out of memory?)")
                     return
         finally:
             parent.close()
@@ -226,7 +229,12 @@ class JobQueue:
             proc.join(timeout=10)
 
     @staticmethod
-    def _finish(job: Job, status: str, result: Any = None, error: str = "", kind: str = "") -> None:
+    def _record(job: Job, status: str, result: Any = None, error: str = "", kind: str = "") -> None:
+        """Set the job's outcome without telling its waiter (the worker does, after cleaning up)."""
         job.status, job.result, job.error, job.error_kind = status, result, error, kind
         job.finished_s = time.monotonic()
+
+    @classmethod
+    def _finish(cls, job: Job, status: str, result: Any = None, error: str = "", kind: str = "") -> None:
+        cls._record(job, status, result, error, kind)
         job.done.set()
