@@ -79,11 +79,12 @@ def test_errors_come_back_as_one_line(queue):
 
 @pytest.fixture(scope="module")
 def long_speech(tmp_path_factory):
-    """20 s of speech (eSpeak NG, repeated): a lip-sync job long enough to keep the worker busy."""
+    """55 s of speech (eSpeak NG, repeated): a lip-sync job long enough to keep the worker busy past the
+    clients' 8 s patience on an idle 2-core machine (20 s took 4-8 s there)."""
     from a2v.audio import save_audio, synthesize_speech
 
     wav = synthesize_speech("Hello there, how are you today? I am fine, thank you.")
-    wav = np.tile(wav, int(np.ceil(20 * 16000 / len(wav))))[: 20 * 16000]
+    wav = np.tile(wav, int(np.ceil(55 * 16000 / len(wav))))[: 55 * 16000]
     return save_audio(tmp_path_factory.mktemp("long") / "long.wav", wav, 16000)
 
 
