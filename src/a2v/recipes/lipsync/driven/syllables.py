@@ -45,15 +45,14 @@ def vowel_band_db(wav: np.ndarray, sr: int, cfg: SyllableConfig = SyllableConfig
     """Smoothed vowel-band loudness float64 (T,) at 100 Hz in dB re the 95th percentile."""
     from scipy.signal import butter, sosfiltfilt
 
+    from a2v.audio import envelope
+
     x = np.asarray(wav, np.float64)
     hi = min(cfg.band_hz[1], 0.45 * sr)
     sos = butter(4, [cfg.band_hz[0], hi], btype="bandpass", fs=sr, output="sos")
     y = sosfiltfilt(sos, x) if x.size > 60 else x  # (S,)
-    hop = int(round(sr / RATE_HZ))
-    n = max(1, int(np.ceil(x.size / hop)))
-    y = np.pad(y, (0, n * hop - y.size))
-    rms = np.sqrt((y.reshape(n, hop) ** 2).mean(1))  # (S,)->(T,)
-    db = 20 * np.log10(np.maximum(rms, 1e-6))  # (T,)
+    n = max(1, int(np.ceil(x.size / round(sr / RATE_HZ))))
+    db = envelope(y, sr, RATE_HZ, n, db=True).astype(np.float64)  # (S,)->(T,) RMS dBFS, floor -120 dB
     k = max(1, int(round(cfg.smooth_ms / 1000 * RATE_HZ)))
     db = np.convolve(np.pad(db, (k // 2, k - 1 - k // 2), mode="edge"), np.ones(k) / k, mode="valid")  # (T,)
     return db - np.percentile(db, 95)
