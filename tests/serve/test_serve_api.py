@@ -115,3 +115,22 @@ def test_gradio_client_api_lists_the_lipsync_endpoint(server):
     assert "/lipsync" in api["named_endpoints"]
     params = [p["parameter_name"] for p in api["named_endpoints"]["/lipsync"]["parameters"]]
     assert params[:3] == ["photo_path", "clip_path", "audio_path"]
+
+
+def test_ui_lipsync_takes_a_language_and_refuses_unknown_ones(server, inputs):
+    from gradio_client import Client, handle_file
+    from gradio_client.exceptions import AppError
+
+    url, _ = server
+    face, speech = inputs
+    client = Client(url, verbose=False)
+    api = client.view_api(return_format="dict", print_info=False)
+    params = {p["parameter_name"]: p for p in api["named_endpoints"]["/lipsync"]["parameters"]}
+    assert params["lang"]["parameter_default"] == "auto"
+    for hostile in ("xx", "../../etc/passwd", "en" * 500):
+        with pytest.raises(AppError):
+            client.predict(handle_file(str(face)), None, handle_file(str(speech)), "", "default (no training)",
+                           "envelope", 1.0, True, hostile, api_name="/lipsync")
+    out, rep = client.predict(handle_file(str(face)), None, handle_file(str(speech)), "", "default (no training)",
+                              "auto", 1.0, True, "zh", api_name="/lipsync")
+    assert rep["mode"] == "envelope" and "zh" in rep["mode_reason"], rep

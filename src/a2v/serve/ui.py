@@ -90,6 +90,8 @@ def _example_inputs(root: Path) -> list[list[str]]:
 def _lipsync_tab(ws: jobs.Workspace, queue: JobQueue, cfg: ServeConfig, models_dir: Path | None, examples_dir: Path) -> None:
     import gradio as gr
 
+    from a2v.recipes.lipsync.driven.params import LANGUAGES
+
     with gr.Row():
         with gr.Column():
             photo = gr.Image(label="Face photo", type="filepath", image_mode=None, sources=["upload"],
@@ -105,6 +107,9 @@ def _lipsync_tab(ws: jobs.Workspace, queue: JobQueue, cfg: ServeConfig, models_d
                 mode = gr.Radio(["auto", "phoneme", "envelope"], value="auto", label="Mouth timing (default model)")
                 motion = gr.Slider(0.0, 2.0, value=1.0, step=0.1, label="Motion scale")
                 blink = gr.Checkbox(value=True, label="Natural blinks")
+                language = gr.Dropdown(list(LANGUAGES), value="auto", allow_custom_value=False,
+                                       label="Language of the speech (auto: English phones when they fit, "
+                                             "else a syllable envelope)")
             run = gr.Button("Generate talking face", variant="primary", elem_id="lipsync-run")
         with gr.Column():
             video = gr.Video(label="Result", elem_id="lipsync-out", interactive=False)
@@ -114,8 +119,10 @@ def _lipsync_tab(ws: jobs.Workspace, queue: JobQueue, cfg: ServeConfig, models_d
         gr.Examples(examples, inputs=[photo, audio], label="Example inputs")
 
     @_guard
-    def go(photo_path, clip_path, audio_path, text, model_name, mode_name, scale, blinks, progress=gr.Progress()):  # noqa: ANN001, ANN202, B008
+    def go(photo_path, clip_path, audio_path, text, model_name, mode_name, scale, blinks, lang="auto",  # noqa: ANN001, ANN202
+           progress=gr.Progress()):  # noqa: ANN001, B008
         mode_name = limits.parse_choice(mode_name, "mode", limits.MODES)
+        lang = limits.parse_language(lang if lang not in (None, "") else "auto")
         scale = limits.parse_float(scale, "motion scale", *limits.MOTION_SCALE_RANGE)
         text = limits.parse_text(text, "transcript")
         default = model_name in ("", None, jobs.DEFAULT_MODEL)
@@ -127,12 +134,14 @@ def _lipsync_tab(ws: jobs.Workspace, queue: JobQueue, cfg: ServeConfig, models_d
             face = _stage(ws, folder, clip_path or photo_path, "face", kinds, cfg)
             audio = _stage(ws, folder, audio_path, "audio", ("audio",), cfg)
             return _call(jobs.run_lipsync, face, audio, folder, cfg, models_dir=models_dir, model=model_name,
-                         transcript=text, mode=mode_name, motion_scale=scale, blink=bool(blinks), progress=True)
+                         transcript=text, mode=mode_name, motion_scale=scale, blink=bool(blinks), language=lang,
+                         progress=True)
 
         out, rep = _run_job(ws, queue, job, progress)
         return str(out), limits.scrub_report(rep)
 
-    run.click(go, [photo, clip, audio, transcript, model, mode, motion, blink], [video, report], api_name="lipsync")
+    run.click(go, [photo, clip, audio, transcript, model, mode, motion, blink, language], [video, report],
+              api_name="lipsync")
 
 
 def _model_choice(recipe: str, models_dir: Path | None) -> Any:
