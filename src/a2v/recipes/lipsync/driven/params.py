@@ -23,6 +23,7 @@ import numpy as np
 from a2v.errors import A2VError, InputError
 from a2v.recipes.lipsync.driven.envelope import envelope_opening
 from a2v.recipes.lipsync.driven.langfit import EnglishFit, english_fit
+from a2v.recipes.lipsync.driven.langid import langid_note, unsure_note
 from a2v.recipes.lipsync.driven.syllables import articulated_opening
 from a2v.recipes.lipsync.driven.visemes import viseme_tracks
 
@@ -56,8 +57,6 @@ def _corr(a: np.ndarray, b: np.ndarray) -> float:
 
 def _phones_reason(language: str, fit: EnglishFit | None, lid: dict | None = None) -> str:
     """Why English phones were used, in one line."""
-    from a2v.recipes.lipsync.driven.langid import langid_note, unsure_note
-
     if language == "en":
         return "English phone timing (language given)"
     if lid is not None and lid["confident"]:
@@ -117,8 +116,6 @@ def mouth_parameters(
         return art, zeros, {**info, "mode": "envelope", "mode_reason": f"language '{language}' is not English"}
     lid = language_id if mode == "auto" and language == "auto" else None
     if lid is not None:
-        from a2v.recipes.lipsync.driven.langid import langid_note
-
         info["language_id"] = lid
         if lid["confident"] and lid["language"] != "en":
             return art, zeros, {
@@ -152,8 +149,6 @@ def mouth_parameters(
             else f"phone timing disagrees with loudness (r={agree:.2f})"
         )
         if lid is not None and lid["confident"]:  # Whisper says English
-            from a2v.recipes.lipsync.driven.langid import langid_note
-
             return art, zeros, {**info, "mode": "envelope", "mode_reason": f"{langid_note(lid)} but {why}: noisy speech?"}
         return art, zeros, {**info, "mode": "envelope", "mode_reason": f"{why}: not English or noisy speech?"}
     fit = None
@@ -162,8 +157,6 @@ def mouth_parameters(
         fit = english_fit(segs)
         info["english_fit"] = fit.as_dict()
         if fit.fits is False:
-            from a2v.recipes.lipsync.driven.langid import unsure_note
-
             pre = f"{unsure_note(lid)}: " if lid is not None else ""
             return art, zeros, {
                 **info, "mode": "envelope",
