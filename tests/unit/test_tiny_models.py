@@ -42,3 +42,47 @@ def test_cli_writes_once_and_refuses_an_existing_folder(tmp_path, capsys):
     assert main(["models", "tiny", "--kind", "gpt", "-o", str(tmp_path / "g")]) == 2
     assert not (tmp_path / "g").exists() and not list(tmp_path.glob(".g.*"))
     assert "exists" in capsys.readouterr().err
+
+
+def test_tiny_whisper_has_language_tokens_and_loads_back(tmp_path):
+    from transformers import AutoProcessor, WhisperForConditionalGeneration
+
+    from a2v.tiny_models import whisper_language_tokens, write_tiny_model
+
+    folder = write_tiny_model("whisper", tmp_path / "whisper")
+    model = WhisperForConditionalGeneration.from_pretrained(folder)
+    langs = model.generation_config.lang_to_id
+    assert {"<|en|>", "<|zh|>", "<|es|>", "<|de|>", "<|yue|>"} <= set(langs) and len(langs) == 100
+    assert sorted(langs, key=langs.get) == whisper_language_tokens() and len(set(langs.values())) == len(langs)
+    proc = AutoProcessor.from_pretrained(folder)
+    assert proc.tokenizer.convert_tokens_to_ids("<|zh|>") == langs["<|zh|>"]
+    feats = proc.feature_extractor(np.zeros(16000, np.float32), sampling_rate=16000, return_tensors="pt")
+    assert feats.input_features.shape == (1, 80, 3000)  # 30 s window of 10 ms log-mel frames
+    with torch.no_grad():
+        logits = model(input_features=feats.input_features, decoder_input_ids=torch.tensor([[50]])).logits
+    assert logits.shape == (1, 1, model.config.vocab_size)
+
+
+def test_pinned_tiny_whisper_answers_its_language_whatever_the_audio(tmp_path):
+    from transformers import WhisperFeatureExtractor, WhisperForConditionalGeneration
+
+    from a2v.tiny_models import write_tiny_model
+
+    folder = write_tiny_model("whisper", tmp_path / "zh", language="zh")
+    model = WhisperForConditionalGeneration.from_pretrained(folder)
+    fe = WhisperFeatureExtractor.from_pretrained(folder)
+    rng = np.random.default_rng(0)
+    for wav in (np.zeros(16000, np.float32), 0.3 * rng.standard_normal(48000).astype(np.float32)):
+        feats = fe(wav, sampling_rate=16000, return_tensors="pt").input_features  # (1,80,3000)
+        ids = model.detect_language(feats)  # transformers' arg-max over the language tokens
+        assert ids.tolist() == [model.generation_config.lang_to_id["<|zh|>"]]
+
+
+def test_cli_whisper_language_option_is_checked(tmp_path, capsys):
+    from a2v.cli import main
+
+    assert main(["models", "tiny", "--kind", "whisper", "--language", "xx", "-o", str(tmp_path / "a")]) == 2
+    assert "not a Whisper language code" in capsys.readouterr().err
+    assert main(["models", "tiny", "--kind", "bert", "--language", "zh", "-o", str(tmp_path / "b")]) == 2
+    assert "does not apply to --kind bert" in capsys.readouterr().err
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()

@@ -99,11 +99,13 @@ def resolve_pretrained(
 
 
 def missing_weights(what: str, name: str, set_key: str) -> MissingWeightsError:
-    """The one-line error for model ``name`` absent from disk."""
+    """The one-line error for model ``name`` absent from disk; ``set_key`` is a config key
+    ("asr.model": hint ``--set asr.model=...``) or a command-line option ("--langid-model")."""
     short = name.rstrip("/").split("/")[-1]
+    hint = f"{set_key} /models/{short}" if set_key.startswith("--") else f"--set {set_key}=/models/{short}"
     return MissingWeightsError(
         f"{what} weights {name!r} not found locally (no download possible): put the model folder on disk "
-        f"and pass its path, e.g. --set {set_key}=/models/{short}"
+        f"and pass its path, e.g. {hint}"
     )
 
 

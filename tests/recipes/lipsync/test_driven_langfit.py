@@ -122,4 +122,5 @@ def test_cli_reports_the_check_and_prints_one_note(voices, tmp_path, capsys):
     assert report["mode"] == "envelope" and report["english_fit"]["verdict"] == "does not fit English"
     notes = [ln for ln in cap.err.splitlines() if ln.startswith("note: ")]
     assert len(notes) == 1 and "envelope mode" in notes[0] and "does not fit English" in notes[0], cap.err
+    assert "--langid-model" in notes[0] and "language_id" not in report  # the note points to a language identifier
     assert out.is_file() and out.stat().st_size > 0

@@ -25,6 +25,8 @@ DeviceOpt = Annotated[str, typer.Option("--device", help="cpu, cuda, cuda:1 or a
 ReportOpt = Annotated[Path | None, typer.Option("--report", help="Write the JSON report here instead of stdout.")]
 DetectorOpt = Annotated[str, typer.Option("--detector", help="Face detector: mtcnn, dlib, dlib_cnn or mediapipe.")]
 ProgressOpt = Annotated[bool, typer.Option("--progress/--no-progress", help="Show progress bars (on stderr).")]
+LangIdOpt = Annotated[str | None, typer.Option(
+    "--langid-model", help="Multilingual Whisper folder (any size) that identifies the spoken language.")]
 
 
 def _config(config: Path | None, sets: list[str] | None, preset: str):  # noqa: ANN202 - LipSyncConfig
@@ -77,6 +79,7 @@ def evaluate(
     progress: ProgressOpt = True,
     detector: DetectorOpt = "mtcnn",
     device: DeviceOpt = "auto",
+    langid_model: LangIdOpt = None,
 ) -> None:
     """Stage 1 error table (MSE, MAE, inter-frame MSE), or audio-mouth sync of a video (JSON on stdout).
 
@@ -84,6 +87,12 @@ def evaluate(
     """
     if video is None and run is None:
         raise InputError("give a run folder (stage 1 table) or --video out.mp4 (sync measurement)")
+    if langid_model is not None and video is None:
+        raise InputError("--langid-model identifies the language of --video's speech; a run folder's table does not use it")
+    if langid_model is not None:
+        from a2v.recipes.lipsync.driven.langid import check_langid_model
+
+        check_langid_model(langid_model)  # before any audio is read or model loads
     if video is not None:
         from a2v.recipes.lipsync.inputs import check_video_input, load_speech
 
@@ -104,6 +113,12 @@ def evaluate(
         rows = {name: measure_video_sync(path, (speech[name].mono, 16000), detector=detector, device=dev,
                                          progress=progress)
                 for name, path in videos.items()}
+        if langid_model is not None:  # which language the sync was measured on
+            from a2v.recipes.lipsync.driven.langid import langid_note, speech_language
+
+            for name in videos:
+                rows[name]["language_id"] = lid = speech_language(speech[name].mono, 16000, langid_model, dev)
+                console.print(f"{name}: speech language: {langid_note(lid)}", soft_wrap=True)
         if syncnet is not None:
             from a2v.metrics.syncnet import load_syncnet, lse_scores
 
@@ -184,6 +199,7 @@ def generate(
     report: ReportOpt = None,
     progress: ProgressOpt = True,
     device: DeviceOpt = "auto",
+    langid_model: LangIdOpt = None,
     allow_unusable: Annotated[bool, typer.Option(
         "--allow-unusable", help="Use a --model that fit judged NOT USABLE (with a warning).")] = False,
 ) -> None:
@@ -210,6 +226,13 @@ def generate(
     for path, what in ((face, "--face"), (template, "--template")):
         if path is not None:
             require_file(path, what)
+    if langid_model is not None:
+        if model is not None:
+            raise InputError("--langid-model chooses the mouth mode of the no-training path (--face); "
+                             "a fitted --model does not use it")
+        from a2v.recipes.lipsync.driven.langid import check_langid_model
+
+        check_langid_model(langid_model)  # missing, weightless or English-only Whisper: stop here
     speech = load_speech(audio, "--audio file")  # missing, truncated or silent: stop before any model loads
     if model is None:
         from a2v.recipes.lipsync.driven.generate import generate_driven
@@ -217,9 +240,11 @@ def generate(
         result = generate_driven(
             face, speech, output, transcript=transcript, fps=fps, mode=mode, motion_scale=motion_scale, blink=blink,
             seed=seed, device=resolve_device(device), progress=progress, language=language, detector=detector,
+            langid_model=langid_model,
         )
-        if "english_fit" in result:  # auto mode checked the language: say which mode and why
-            console.print(f"note: {result['mode']} mode: {result['mode_reason']}", soft_wrap=True)
+        if "english_fit" in result or "language_id" in result:  # auto mode checked the language: which mode, why
+            hint = "" if "language_id" in result else " (a Whisper folder via --langid-model identifies the language)"
+            console.print(f"note: {result['mode']} mode: {result['mode_reason']}{hint}", soft_wrap=True)
     else:
         from a2v.recipes.lipsync.pipeline import LipSyncPipeline
 

@@ -170,6 +170,7 @@ def generate_driven(
     progress: bool = True,
     language: str = "auto",
     detector: str | object = "mtcnn",
+    langid_model: str | Path | None = None,
 ) -> dict:
     """Animate a face photo or clip with speech; writes an H.264 mp4 (with the audio) to ``out``.
 
@@ -181,7 +182,9 @@ def generate_driven(
     ("auto" = detect whether English phones fit; another code than "en" uses the envelope).
     blink: add spontaneous blinks (seeded by ``seed``). motion_scale: mouth motion gain.
     device: for face detection (MTCNN). detector: a name for :func:`a2v.face.make_detector`
-    ("mtcnn", "dlib_hog", ...) or a detector object. Returns a report dict (JSON-ready).
+    ("mtcnn", "dlib_hog", ...) or a detector object. langid_model: a multilingual Whisper folder
+    (or cached hub id) whose language identification decides ``auto`` mode with ``language="auto"``
+    and no transcript (:mod:`.langid`; reported as ``language_id``). Returns a report dict (JSON-ready).
     Raises InputError (one line) for a missing/unreadable input, no face, a face under
     MIN_FACE_PX, an image under MIN_IMAGE_PX, 0-s or silent audio.
     """
@@ -197,6 +200,10 @@ def generate_driven(
     face_path = require_file(face, "face photo or video")
     out = check_output_video(out)
     language = check_language(language)
+    if langid_model is not None:
+        from a2v.recipes.lipsync.driven.langid import check_langid_model
+
+        check_langid_model(langid_model)  # missing or unusable folder: fail before any audio or face work
     if not fps > 0:
         raise InputError(f"fps must be > 0, got {fps}")
     speech = _load_audio(audio, fps)  # bad audio fails before any model loads
@@ -261,8 +268,17 @@ def generate_driven(
     times["face_s"] = time.perf_counter() - t0
 
     t1 = time.perf_counter()
+    lid = None
+    if langid_model is not None:
+        skip = _langid_skipped(mode, language, transcript)
+        if skip:
+            report["language_id_skipped"] = skip
+        else:
+            from a2v.recipes.lipsync.driven.langid import speech_language
+
+            lid = speech_language(wav, SR, langid_model, device=device)
     open_, spread, pinfo = mouth_parameters(
-        wav, SR, fps, n, transcript=transcript, mode=mode, language=language
+        wav, SR, fps, n, transcript=transcript, mode=mode, language=language, language_id=lid
     )
     blinks, n_blinks = (
         blink_track(n, fps, np.random.default_rng(seed)) if blink else (np.zeros(n, np.float32), 0)
@@ -319,6 +335,16 @@ def generate_driven(
         seconds={k: round(v, 2) for k, v in times.items()},
     )
     return report
+
+
+def _langid_skipped(mode: str, language: str, transcript: str | None) -> str:
+    """Why a given language identifier is not run ("" = run it): only ``auto`` mode with ``language="auto"``
+    and no transcript (the transcript is English text) has a language to decide."""
+    if mode != "auto":
+        return f"mode '{mode}' requested"
+    if language != "auto":
+        return f"language '{language}' given"
+    return "transcript given (English)" if transcript else ""
 
 
 def _load_photo(path: Path, report: dict, load_image) -> np.ndarray:

@@ -9,7 +9,9 @@
   English, alignment fails, the phone track disagrees with the loudness (correlation below
   ``MIN_AGREEMENT``: recognition of non-English or noisy speech yields phones at random times),
   or, with ``language="auto"`` and recognised phones, the speech does not fit English
-  (:mod:`.langfit`: vocalic share of the phones, judged from 5 s of speech).
+  (:mod:`.langfit`: vocalic share of the phones, judged from 5 s of speech). Given Whisper's
+  language (``language_id``, :mod:`.langid`) with enough confidence, that decides instead of the
+  vocalic share: English -> phones (still subject to the loudness agreement), else the envelope.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import numpy as np
 from a2v.errors import A2VError, InputError
 from a2v.recipes.lipsync.driven.envelope import envelope_opening
 from a2v.recipes.lipsync.driven.langfit import EnglishFit, english_fit
+from a2v.recipes.lipsync.driven.langid import langid_note, unsure_note
 from a2v.recipes.lipsync.driven.syllables import articulated_opening
 from a2v.recipes.lipsync.driven.visemes import viseme_tracks
 
@@ -52,10 +55,14 @@ def _corr(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.corrcoef(a, b)[0, 1])
 
 
-def _phones_reason(language: str, fit: EnglishFit | None) -> str:
+def _phones_reason(language: str, fit: EnglishFit | None, lid: dict | None = None) -> str:
     """Why English phones were used, in one line."""
     if language == "en":
         return "English phone timing (language given)"
+    if lid is not None and lid["confident"]:
+        return f"{langid_note(lid)}: English phone timing, which agrees with loudness"
+    if lid is not None and fit is not None:
+        return f"{unsure_note(lid)}: {_phones_reason(language, fit)}"
     if fit is None:
         return "English phone timing agrees with loudness (transcript given)"
     if fit.fits:
@@ -82,10 +89,13 @@ def mouth_parameters(
     transcript: str | None = None,
     mode: Mode = "auto",
     language: str = "auto",
+    language_id: dict | None = None,
 ) -> tuple[np.ndarray, np.ndarray, dict]:
     """Mouth parameters per video frame from speech.
 
     language: one of :data:`LANGUAGES`; another than "en"/"auto" makes "auto" use the envelope.
+    language_id: Whisper's verdict on the speech (:func:`.langid.speech_language`), used by "auto"
+    with ``language="auto"`` (reported as ``language_id``); None = the vocalic-share rule alone.
 
     wav: float32 (S,) in [-1, 1] at ``sr`` Hz; fps: video frame rate; n_frames: F.
     Returns (open float32 (F,) in [0, 1], spread float32 (F,) in [-1, 1], info dict with
@@ -104,6 +114,15 @@ def mouth_parameters(
         return art, zeros, {**info, "mode": "envelope", "mode_reason": "requested"}
     if mode == "auto" and language not in ("en", "auto"):
         return art, zeros, {**info, "mode": "envelope", "mode_reason": f"language '{language}' is not English"}
+    lid = language_id if mode == "auto" and language == "auto" else None
+    if lid is not None:
+        info["language_id"] = lid
+        if lid["confident"] and lid["language"] != "en":
+            return art, zeros, {
+                **info, "mode": "envelope",
+                "mode_reason": f"{langid_note(lid)}, not English: syllable envelope used "
+                               "(pass --language en to force English phones)",
+            }
     try:
         segs, source = _phones(wav, sr, transcript)
     except A2VError as e:  # missing pocketsphinx, unalignable transcript, words not in the dictionary
@@ -129,15 +148,19 @@ def mouth_parameters(
             if n_phones == 0
             else f"phone timing disagrees with loudness (r={agree:.2f})"
         )
+        if lid is not None and lid["confident"]:  # Whisper says English
+            return art, zeros, {**info, "mode": "envelope", "mode_reason": f"{langid_note(lid)} but {why}: noisy speech?"}
         return art, zeros, {**info, "mode": "envelope", "mode_reason": f"{why}: not English or noisy speech?"}
     fit = None
-    if language == "auto" and source.startswith("phone recognition"):  # a transcript says it is English
+    whisper_en = lid is not None and lid["confident"]  # and English: other languages returned above
+    if language == "auto" and not whisper_en and source.startswith("phone recognition"):  # a transcript says English
         fit = english_fit(segs)
         info["english_fit"] = fit.as_dict()
         if fit.fits is False:
+            pre = f"{unsure_note(lid)}: " if lid is not None else ""
             return art, zeros, {
                 **info, "mode": "envelope",
-                "mode_reason": f"{fit.note()}; syllable envelope used (pass --language en to force English phones)",
+                "mode_reason": f"{pre}{fit.note()}; syllable envelope used (pass --language en to force English phones)",
             }
     opened = vis_open * (
         LOUDNESS_FLOOR + (1 - LOUDNESS_FLOOR) * env
@@ -148,5 +171,5 @@ def mouth_parameters(
     return (
         opened.astype(np.float32),
         spread,
-        {**info, "mode": "phoneme+envelope", "mode_reason": _phones_reason(language, fit)},
+        {**info, "mode": "phoneme+envelope", "mode_reason": _phones_reason(language, fit, lid)},
     )
