@@ -110,6 +110,8 @@ def serve(
     queue_size: Annotated[int, typer.Option(help="Jobs waiting at most; more get HTTP 503.")] = 16,
     job_timeout_s: Annotated[float, typer.Option(help="A job running longer is stopped (s).")] = 1800.0,
     device: Annotated[str, typer.Option(help="cpu, cuda or auto.")] = "auto",
+    langid_model: Annotated[str, typer.Option(help="Multilingual Whisper folder that identifies the speech's "
+                                              "language for lipsync's auto mode.")] = "",
 ) -> None:
     """Web UI and HTTP API for every recipe.
 
@@ -128,10 +130,15 @@ def serve(
             raise A2VError(f"{name} must be > 0, got {value}")
     if queue_size < 0:
         raise A2VError(f"--queue-size must be >= 0, got {queue_size}")
+    if langid_model:
+        from a2v.recipes.lipsync.driven.langid import check_langid_model
+
+        check_langid_model(langid_model)  # a missing or English-only Whisper stops the start, not a job
     cfg = ServeConfig(max_upload_mb=max_upload_mb, max_audio_s=max_audio_s, max_video_s=max_video_s,
                       max_pixels=max_pixels, max_decoded_mb=max_decoded_mb, concurrency=concurrency,
                       queue_size=queue_size, job_timeout_s=job_timeout_s, device=device,
-                      trust_pickles=trust_pickles, auth=auth, allowed_hosts=tuple(allowed_host or ()))
+                      trust_pickles=trust_pickles, auth=auth, allowed_hosts=tuple(allowed_host or ()),
+                      langid_model=langid_model)
     _serve(host=host, port=port, models_dir=models, cfg=cfg)
 
 

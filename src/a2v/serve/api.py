@@ -141,6 +141,7 @@ def add_routes(app: Any, ws: jobs.Workspace, queue: JobQueue, cfg: ServeConfig, 
             "limits": cfg.limits(),
             "queue": queue.stats(),
             "auth": bool(cfg.auth),
+            "language_id": bool(cfg.langid_model),
         }
 
     @app.get("/api/v1/ready", response_model=None)

@@ -27,6 +27,8 @@ class ServeConfig:
     auth: "user:password" or a bearer token required on every request; "" = none.
     allowed_hosts: Host header values accepted (host names, no port); empty = loopback names
         plus the bind address.
+    langid_model: a multilingual Whisper folder that identifies the speech's language for the
+        lipsync "auto" mode; only from the server's command line (``--langid-model``), "" = none.
     """
 
     max_upload_mb: float = 100.0
@@ -42,6 +44,7 @@ class ServeConfig:
     trust_pickles: bool = False
     auth: str = ""
     allowed_hosts: tuple[str, ...] = ()
+    langid_model: str = ""
 
     def limits(self) -> dict[str, float | int]:
         """The limits as shown by health (no secrets)."""

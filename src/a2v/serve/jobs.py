@@ -218,6 +218,7 @@ def run_lipsync(
         report = generate_driven(
             face_path, speech, out, transcript=(transcript or None), mode=mode, motion_scale=motion_scale,
             blink=blink, device=device, progress=progress, language=language,
+            langid_model=cfg.langid_model or None,
         )
         return out, report
     from a2v.recipes.lipsync.pipeline import LipSyncPipeline
