@@ -99,7 +99,8 @@ def _write_tiny_whisper(tmp: Path, language: str | None, logit: float) -> None:
         is_multilingual=True, lang_to_id={t: vocab[t] for t in langs},
         task_to_id={"transcribe": vocab["<|transcribe|>"], "translate": vocab["<|translate|>"]},
         no_timestamps_token_id=vocab["<|notimestamps|>"], prev_sot_token_id=vocab["<|startofprev|>"],
-        max_initial_timestamp_index=50, begin_suppress_tokens=[], suppress_tokens=[],
+        max_initial_timestamp_index=50, alignment_heads=[[0, 0], [0, 1]],  # word times from cross-attention
+        begin_suppress_tokens=[], suppress_tokens=[],
     )
     if language is not None:
         pin_language(model, language, logit)

@@ -101,41 +101,6 @@ def offline_hub(tmp_path, monkeypatch) -> Path:
 @pytest.fixture(scope="session")
 def whisper_dir(tmp_path_factory) -> Path:
     """Tiny random Whisper (d_model 32, 1+1 layers) with a byte-level tokenizer and timestamp tokens."""
-    import torch
-    from transformers import (
-        GenerationConfig,
-        WhisperConfig,
-        WhisperFeatureExtractor,
-        WhisperForConditionalGeneration,
-        WhisperTokenizer,
-    )
-    from transformers.convert_slow_tokenizer import bytes_to_unicode
+    from a2v.tiny_models import write_tiny_model
 
-    root = tmp_path_factory.mktemp("whisper") / "tiny-whisper"
-    vocab = {c: i for i, c in enumerate(bytes_to_unicode().values())}  # 256 byte symbols, no merges
-    specials = ["<|endoftext|>", "<|startoftranscript|>", "<|en|>", "<|transcribe|>", "<|translate|>",
-                "<|startoflm|>", "<|startofprev|>", "<|nocaptions|>", "<|notimestamps|>"]
-    for tok in specials + [f"<|{i * 0.02:.2f}|>" for i in range(1501)]:  # timestamps 0.00..30.00 s
-        vocab[tok] = len(vocab)
-    ids = {s: vocab[s] for s in specials}
-    tokenizer = WhisperTokenizer(vocab=vocab, merges=[], language="en", task="transcribe")
-    tokenizer.add_special_tokens({"additional_special_tokens": specials[1:]})
-    eot, sot = ids["<|endoftext|>"], ids["<|startoftranscript|>"]
-    cfg = WhisperConfig(
-        vocab_size=len(vocab), num_mel_bins=80, d_model=32, encoder_layers=1, decoder_layers=1,
-        encoder_attention_heads=2, decoder_attention_heads=2, encoder_ffn_dim=64, decoder_ffn_dim=64,
-        max_target_positions=64, pad_token_id=eot, bos_token_id=eot, eos_token_id=eot, decoder_start_token_id=sot,
-    )
-    torch.manual_seed(0)
-    model = WhisperForConditionalGeneration(cfg)
-    model.generation_config = GenerationConfig(
-        decoder_start_token_id=sot, eos_token_id=eot, pad_token_id=eot, bos_token_id=eot, max_length=16,
-        is_multilingual=True, lang_to_id={"<|en|>": ids["<|en|>"]},
-        task_to_id={"transcribe": ids["<|transcribe|>"], "translate": ids["<|translate|>"]},
-        no_timestamps_token_id=ids["<|notimestamps|>"], prev_sot_token_id=ids["<|startofprev|>"],
-        max_initial_timestamp_index=50, alignment_heads=[[0, 0], [0, 1]], begin_suppress_tokens=[], suppress_tokens=[],
-    )
-    model.save_pretrained(root)
-    tokenizer.save_pretrained(root)
-    WhisperFeatureExtractor(feature_size=80).save_pretrained(root)
-    return root
+    return write_tiny_model("whisper", tmp_path_factory.mktemp("whisper") / "tiny-whisper")
