@@ -42,7 +42,7 @@ def test_ui_api_cannot_read_a_server_file(server, tmp_path):
     for target in (str(secret), "/etc/passwd", f"{get_upload_folder()}/../../{secret}"):
         fd = {"path": target, "meta": {"_type": "gradio.FileData"}}
         r = httpx.post(f"{url}/gradio_api/call/lipsync", timeout=30,
-                       json={"data": [fd, None, fd, "", "default (no training)", "auto", 1.0, True]})
+                       json={"data": [fd, None, fd, "", "default (no training)", "auto", 1.0, True, "auto"]})
         assert r.status_code == 400 and r.json() == {
             "error": "file inputs must be files uploaded to this server; upload the file first"}
     assert _files_holding(Path(get_upload_folder()), SECRET) == []
@@ -53,7 +53,7 @@ def test_ui_api_cannot_read_a_server_file(server, tmp_path):
     r = httpx.post(f"{url}/gradio_api/call/talk", json={"data": [None, fd, fd, 1.0]}, timeout=30)
     assert r.status_code == 400
     r = httpx.post(f"{url}/gradio_api/queue/join", timeout=30,
-                   json={"data": [fd, None, fd, "", "default (no training)", "auto", 1.0, True], "fn_index": 0,
+                   json={"data": [fd, None, fd, "", "default (no training)", "auto", 1.0, True, "auto"], "fn_index": 0,
                          "session_hash": "abc"})
     assert r.status_code == 400
     assert _files_holding(Path(get_upload_folder()), SECRET) == []
@@ -78,7 +78,7 @@ def test_gradio_own_check_applies_when_mounted(server, tmp_path):
         from gradio.context import LocalContext
 
         LocalContext.blocks.set(blocks)  # as inside a request
-        return await blocks.preprocess_data(fn, [fd, None, fd, "", "default (no training)", "auto", 1.0, True], None)
+        return await blocks.preprocess_data(fn, [fd, None, fd, "", "default (no training)", "auto", 1.0, True, "auto"], None)
 
     with pytest.raises(Exception) as e:
         asyncio.run(preprocess())
@@ -112,7 +112,7 @@ def test_ui_api_fetches_no_urls_and_old_file_routes_are_closed(server, tmp_path)
                    {"path": target, "url": target, "meta": {"_type": "gradio.FileData"}},
                    {"url": target, "meta": {"_type": "gradio.FileData"}}):
             r = httpx.post(f"{url}/gradio_api/call/lipsync", timeout=30,
-                           json={"data": [fd, None, fd, "", "default (no training)", "auto", 1.0, True]})
+                           json={"data": [fd, None, fd, "", "default (no training)", "auto", 1.0, True, "auto"]})
             assert r.status_code == 400 and "uploaded to this server" in r.json()["error"]
         for route in (f"/gradio_api/file={target}", f"/gradio_api/proxy={target}", "/gradio_api/file/etc/passwd",
                       "/file/etc/passwd", "/file=/etc/passwd"):
