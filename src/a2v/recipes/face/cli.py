@@ -163,4 +163,9 @@ def evaluate(
     write_json_atomic(output, {"rows": rows, "frontalised": frontalise,
                                "attributes": str(attributes) if attributes else None})
     console.print(format_rows(rows), soft_wrap=True)
+    from a2v.recipes.face.check import report_check
+
+    for r in rows:  # never a silent success: how many generated pictures hold a face
+        found = {"faces_found": int(r["n"] - r["n_no_face_generated"]), "of": int(r["n"])}
+        console.print(report_check(found, f"the generated pictures at w = {r['guidance']:g}"), soft_wrap=True)
     info(f"wrote {output}")
