@@ -8,7 +8,7 @@ speaking ``n_sentences`` short GRID-style sentences. Written in the exact layout
 
 - ``DIR/train``: all sentences but the last of every speaker (the three stages train on it);
 - ``DIR/test``: the last sentence of every speaker (unseen speech of seen speakers, for
-  ``a2v face evaluate``).
+  ``a2v face evaluate``); the same speech as ``DIR/voices/spk<k>.wav`` for ``a2v face generate``.
 
 The task is small enough for a 2-core CPU: 4 faces, 4 voices; ``configs/face/tiny.yaml`` is set
 for it (docs/face.md, "Tiny task"). The output folder appears whole or not at all.
@@ -132,6 +132,11 @@ def make_tiny_data(out_dir: str | Path, cfg: TinyDataConfig = TinyDataConfig()) 
                    "train_clips": len(splits["train"]), "test_clips": len(splits["test"]),
                    "sentences": list(SENTENCES[:cfg.n_sentences]), "crop_size_px": cfg.crop_size_px,
                    "audio_sr": SAMPLE_RATE_HZ}
+        from a2v.audio import save_audio
+
+        (tmp / "voices").mkdir()
+        for key, _, wav in splits["test"]:  # the held-out sentence of each speaker, for `a2v face generate`
+            save_audio(tmp / "voices" / f"{key.split('_')[0]}.wav", wav, SAMPLE_RATE_HZ)
         write_json_atomic(tmp / "tiny_data.json", summary)
         if out.exists():
             out.rmdir()  # empty (checked above)
