@@ -112,7 +112,7 @@ def main() -> None:
         "decoder_check_after_training": check,
         "evaluate_rows": [{k: r[k] for k in ("guidance", "n", "identity_cosine", "identity_cosine_random_pair",
                                             "n_no_face_generated")} for r in rows],
-        "evaluate_output": eval_out.strip().splitlines(),
+        "evaluate_output": eval_out.rstrip().splitlines(),
         "seconds_per_command": timings,
         "seconds_total": seconds,
         "torch_threads": 1,

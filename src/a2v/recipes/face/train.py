@@ -264,7 +264,7 @@ def check_trained_decoder(cfg: FaceConfig, task: Task, dataset: Any, ckpt_dir: s
     net.load_state_dict(load_checkpoint(ckpt_dir, ema=True)["decoder"])
     res = check_decoder(net, cfg, dataset.emb, cfg.sample.check_faces)
     console.print(report_check(res, f"{res['of']} samples of the trained decoder ({res['sampler']}, "
-                                    f"w = {res['guidance']:g}, {res['seconds']:.0f} s)", out_dir))
+                                    f"w = {res['guidance']:g}, {res['seconds']:.0f} s)", out_dir), soft_wrap=True)
     return res
 
 
