@@ -62,8 +62,13 @@ class TinyDataConfig:
 def tiny_faces(n: int, size_px: int) -> np.ndarray:
     """The first ``n`` faces of scikit-image's LFW subset, grey -> RGB uint8 (n,size,size,3) (bicubic)."""
     import cv2
-    import skimage.data
 
+    try:
+        import skimage.data
+    except ImportError as e:
+        from a2v.errors import missing_package
+
+        raise missing_package("scikit-image", "face", "the tiny face task's LFW faces") from e
     faces = (skimage.data.lfw_subset()[:n] * 255).round().astype(np.uint8)  # (n,25,25); the first 100 are faces
     faces = np.stack([cv2.resize(f, (size_px, size_px), interpolation=cv2.INTER_CUBIC) for f in faces])
     return np.repeat(faces[..., None], 3, axis=-1)  # (n,S,S)->(n,S,S,3)
