@@ -120,6 +120,7 @@ def test_smoke_three_stages_and_generate(tmp_path, tiny_cfg):
     r = CliRunner().invoke(app, ["evaluate", "-m", str(model), "-d", str(data), "-o", str(metrics_path),
                                  "--guidance", "0,2", "--no-progress"])
     assert r.exit_code == 0, r.output
+    assert "WARNING: faces found 0/2 in the generated pictures at w = 0" in r.output  # 2 steps: noise, said so
     rows = json.loads(metrics_path.read_text())["rows"]
     assert [m["guidance"] for m in rows] == [0.0, 2.0]
     for metrics in rows:
