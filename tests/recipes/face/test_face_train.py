@@ -90,8 +90,11 @@ def test_smoke_three_stages_and_generate(tmp_path, tiny_cfg):
     data = tmp_path / "data"
     _write_dataset(data, _lfw_faces(2, 64), wavs)
     model = tmp_path / "model"
+    cfg = replace(tiny_cfg, [f"train_{s}.{k}={v}" for s in ("encoder", "decoder", "sr")
+                             for k, v in (("max_steps", 2), ("batch_size", 2))]  # a 2-step smoke run
+                  + ["sample.sampler=ddim", "sample.num_steps=4", "sample.sr_sampler=ddim", "sample.sr_num_steps=4"])
     for stage in ("encoder", "decoder", "sr"):
-        res = train_stage(tiny_cfg, stage, data, tmp_path / f"run_{stage}", model_dir=model, progress=False)
+        res = train_stage(cfg, stage, data, tmp_path / f"run_{stage}", model_dir=model, progress=False)
         assert res.step == 2
     assert {p.name for p in model.iterdir()} >= {"config.json", "voice_encoder.safetensors", "decoder.safetensors",
                                                   "superres.safetensors"}
@@ -117,6 +120,7 @@ def test_smoke_three_stages_and_generate(tmp_path, tiny_cfg):
     r = CliRunner().invoke(app, ["evaluate", "-m", str(model), "-d", str(data), "-o", str(metrics_path),
                                  "--guidance", "0,2", "--no-progress"])
     assert r.exit_code == 0, r.output
+    assert "WARNING: faces found 0/2 in the generated pictures at w = 0" in r.output  # 2 steps: noise, said so
     rows = json.loads(metrics_path.read_text())["rows"]
     assert [m["guidance"] for m in rows] == [0.0, 2.0]
     for metrics in rows:

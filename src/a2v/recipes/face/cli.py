@@ -29,6 +29,26 @@ def prepare(input: list[Path], output: Path, num_shards: int = 1, shard_index: i
     run(input, output, num_shards, shard_index, config, set_, progress)
 
 
+@app.command("tiny-data")
+def tiny_data(
+    output: Annotated[Path, typer.Option("--output", "-o", help="New folder: gets train/ and test/ datasets.")],
+    speakers: Annotated[int, typer.Option(help="Speakers: one LFW face + one eSpeak voice each.")] = 4,
+    sentences: Annotated[int, typer.Option(help="Sentences per speaker (the last goes to test/).")] = 5,
+    size: Annotated[int, typer.Option(help="Face crop size (px).")] = 64,
+) -> None:
+    """Make the tiny task offline: a few scikit-image LFW faces, each speaking with its own eSpeak NG
+    voice, in the layout of `a2v prepare face` (train/ and test/). configs/face/tiny.yaml is set for it.
+
+    Example: a2v face tiny-data -o data/face-tiny && a2v face train --stage encoder -d data/face-tiny/train
+    -o runs/enc --model-dir models/face-tiny --config configs/face/tiny.yaml
+    """
+    from a2v.recipes.face.tiny_data import TinyDataConfig, make_tiny_data
+
+    s = make_tiny_data(output, TinyDataConfig(n_speakers=speakers, n_sentences=sentences, crop_size_px=size))
+    info(f"wrote {s['train_clips']} training and {s['test_clips']} test clips of {speakers} speakers to "
+         f"{output}/train and {output}/test")
+
+
 @app.command()
 def train(
     stage: Annotated[str, typer.Option("--stage", help="encoder | decoder | sr")],
@@ -143,4 +163,9 @@ def evaluate(
     write_json_atomic(output, {"rows": rows, "frontalised": frontalise,
                                "attributes": str(attributes) if attributes else None})
     console.print(format_rows(rows), soft_wrap=True)
+    from a2v.recipes.face.check import report_check
+
+    for r in rows:  # never a silent success: how many generated pictures hold a face
+        found = {"faces_found": int(r["n"] - r["n_no_face_generated"]), "of": int(r["n"])}
+        console.print(report_check(found, f"the generated pictures at w = {r['guidance']:g}"), soft_wrap=True)
     info(f"wrote {output}")

@@ -117,6 +117,9 @@ class SampleConfig:
     sr_sampler: Literal["ancestral", "ddim", "dpmsolver++"] = "dpmsolver++"
     sr_num_steps: int = 25
     super_resolve: bool = True
+    # ours: faces sampled (decoder size, this sampler) at the end of decoder training and checked with
+    # dlib's face detector ("faces found k/N", a warning when fewer than half); 0 = off
+    check_faces: int = 4
 
 
 @dataclass(frozen=True)

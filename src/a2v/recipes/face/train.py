@@ -246,7 +246,26 @@ def train_stage(cfg: FaceConfig, stage: Stage, data: str | Path, out_dir: str | 
                  run_config=cfg)
     if model_dir is not None and result.last_checkpoint is not None:
         export_stage(cfg, stage, result.last_checkpoint, model_dir)
+    if stage == "decoder" and cfg.sample.check_faces > 0 and result.last_checkpoint is not None:
+        check_trained_decoder(cfg, task, dataset, result.last_checkpoint, out_dir)
     return result
+
+
+def check_trained_decoder(cfg: FaceConfig, task: Task, dataset: Any, ckpt_dir: str | Path,
+                          out_dir: str | Path) -> dict[str, Any]:
+    """Sample ``cfg.sample.check_faces`` faces from the exported (EMA when kept) decoder weights of
+    ``ckpt_dir``, one per distinct training embedding, and say how many hold a detected face
+    (:mod:`a2v.recipes.face.check`; also written to ``out_dir/face_check.{json,png}``)."""
+    from a2v.cliutil import console
+    from a2v.recipes.face.check import check_decoder, report_check
+    from a2v.train import load_checkpoint
+
+    net = task.modules()["decoder"]
+    net.load_state_dict(load_checkpoint(ckpt_dir, ema=True)["decoder"])
+    res = check_decoder(net, cfg, dataset.emb, cfg.sample.check_faces)
+    console.print(report_check(res, f"{res['of']} samples of the trained decoder ({res['sampler']}, "
+                                    f"w = {res['guidance']:g}, {res['seconds']:.0f} s)", out_dir), soft_wrap=True)
+    return res
 
 
 # The config sections each stage owns in a model folder's config.json; the rest is shared.
