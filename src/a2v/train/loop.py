@@ -56,6 +56,20 @@ class TrainResult:
     eval_metrics: dict[str, float] = field(default_factory=dict)  # last evaluation
 
 
+def ema_too_slow(decay: float, warmup: bool, max_steps: int, max_initial_share: float = 0.1) -> str | None:
+    """A warning when the EMA weights (which are exported) would still hold more than
+    ``max_initial_share`` of the random initial weights after ``max_steps`` updates: decay**steps
+    without warm-up; None when fine (or with warm-up, whose early decays are small)."""
+    if decay <= 0 or warmup or max_steps <= 0:
+        return None
+    share = decay**max_steps
+    if share <= max_initial_share:
+        return None
+    return (f"ema_decay {decay} averages over about {1 / (1 - decay):.0f} steps but training runs {max_steps}: "
+            f"{share:.0%} of the exported EMA weights are still the random start; lower ema_decay, set "
+            f"ema_warmup, or train longer")
+
+
 def make_accelerator(cfg: TrainConfig) -> Any:
     """An ``accelerate.Accelerator`` for ``cfg`` (process group from ``accelerate launch`` if any)."""
     from accelerate import Accelerator
@@ -144,6 +158,8 @@ def fit(task: Task, train_data: Any, cfg: TrainConfig, out_dir: str | Path, *, e
     raw = {**{n: acc.unwrap_model(m) for n, m in wrapped.items()}, **states}
     ema_names = task.ema_modules if task.ema_modules is not None else tuple(modules)
     emas = {n: EMA(raw[n], cfg.ema_decay, cfg.ema_warmup) for n in ema_names} if cfg.ema_decay > 0 else {}
+    if emas and (note := ema_too_slow(cfg.ema_decay, cfg.ema_warmup, cfg.max_steps)):
+        say(f"[yellow]WARNING: {note}[/yellow]")
 
     sampler = EpochBatchSampler(len(train_data), cfg.batch_size, cfg.seed, cfg.shuffle, acc.process_index,
                                 acc.num_processes, cfg.overfit_batches)

@@ -166,3 +166,21 @@ def test_grad_clipping_matches_hand_clip(tmp_path):
     got = load_checkpoint(res.last_checkpoint)["net"]
     for k, v in net.state_dict().items():
         torch.testing.assert_close(got[k], v, rtol=0, atol=1e-6)
+
+
+def test_ema_slower_than_the_run_is_warned_about(tmp_path, monkeypatch):
+    from a2v.cliutil import console
+    from a2v.train.loop import ema_too_slow
+
+    note = ema_too_slow(0.9999, False, 3000)
+    assert note is not None and "74%" in note  # 0.9999**3000 = 0.741 of the random start left
+    assert ema_too_slow(0.995, False, 3000) is None  # 0.995**3000 ~ 3e-7
+    assert ema_too_slow(0.9999, True, 3000) is None  # warm-up: early decays (1+t)/(10+t) are small
+    assert ema_too_slow(0.0, False, 10) is None
+    said = []
+    monkeypatch.setattr(console, "print", lambda msg, *a, **k: said.append(str(msg)))
+    fit(Regress(), ToyData(), _cfg(max_steps=3, ema_decay=0.9), tmp_path / "a", progress=False)
+    assert any("ema_decay 0.9 averages over about 10 steps but training runs 3" in s for s in said), said
+    said.clear()
+    fit(Regress(), ToyData(), _cfg(max_steps=3, ema_decay=0.9, ema_warmup=True), tmp_path / "b", progress=False)
+    assert not any("ema_decay" in s for s in said)
