@@ -16,7 +16,7 @@ from a2v.config import load_config
 
 T = TypeVar("T")
 
-console = Console(stderr=True)
+console = Console(stderr=True, soft_wrap=True)  # one message = one line, also in logs and pipes
 
 ConfigOpt = Annotated[
     Path | None,

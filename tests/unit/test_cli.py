@@ -59,3 +59,19 @@ def test_main_returns_error_code(capsys):
     assert main(["--help"]) == 0
     assert main(["prepare", "nosuch", "-i", "x", "-o", "y"]) == 2
     assert capsys.readouterr().err.startswith("error: unknown recipe")
+
+
+def test_console_messages_stay_one_line_when_not_a_terminal():
+    import io
+
+    from a2v.cliutil import console
+
+    buf = io.StringIO()
+    old_file = console.file
+    console.file = buf  # a pipe or log file: Rich would wrap at 80 columns
+    try:
+        msg = "WARNING: " + " ".join(f"word{i}" for i in range(60))  # ~420 characters
+        console.print(msg)
+    finally:
+        console.file = old_file
+    assert buf.getvalue().rstrip("\n") == msg
