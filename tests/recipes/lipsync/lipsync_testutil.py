@@ -68,3 +68,21 @@ def write_dataset(root: Path, items: list[LipSyncItem]) -> Path:
              "fps": 25.0} for it in items]
     (root / "manifest.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     return root
+
+
+def train_renderer(renderer, batch: dict, steps: int) -> list[dict]:  # noqa: ANN001 - a2v Renderer
+    """``steps`` alternating updates as RendererTask makes them (D, then G) on one batch, with the
+    renderer's own optimizers; returns the generator step's logs of each update."""
+    opt_g, opt_d = renderer.make_optimizers()
+    logs = []
+    for _ in range(steps):
+        d_loss, _ = renderer.discriminator_step(batch)
+        opt_d.zero_grad()
+        d_loss.backward()
+        opt_d.step()
+        g_loss, g_logs = renderer.generator_step(batch)
+        opt_g.zero_grad()
+        g_loss.backward()
+        opt_g.step()
+        logs.append(g_logs)
+    return logs

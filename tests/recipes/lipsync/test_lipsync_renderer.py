@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from lipsync_testutil import train_renderer
 
 from a2v.errors import ConfigError, InputError, MissingWeightsError
 from a2v.recipes.lipsync.renderer import Renderer, RendererConfig, RendererTask
@@ -37,18 +38,7 @@ def test_tiny_renderer_overfits() -> None:
     torch.manual_seed(0)
     r = Renderer(tiny_cfg())
     batch = toy_pairs()
-    opt_g, opt_d = r.make_optimizers()
-    l1 = []
-    for _ in range(120):
-        d_loss, _ = r.discriminator_step(batch)
-        opt_d.zero_grad()
-        d_loss.backward()
-        opt_d.step()
-        g_loss, logs = r.generator_step(batch)
-        opt_g.zero_grad()
-        g_loss.backward()
-        opt_g.step()
-        l1.append(float(logs["l1"]))
+    l1 = [float(logs["l1"]) for logs in train_renderer(r, batch, 120)]
     assert sum(l1[-10:]) / 10 < 0.5 * l1[0]
     out = r.render(batch["map"])
     assert out.shape == (4, 3, 32, 32)
