@@ -124,6 +124,9 @@ TrustOpt = Annotated[bool, typer.Option("--trust-pickle", help="Allow unpickling
                                         "(Lightning callbacks, hyper-parameters). Only for files you trust.")]
 
 
+ConvertOutOpt = Annotated[Path | None, typer.Option("--out", "-o", help="Output .safetensors (default: beside the input).")]
+
+
 def _convert(src: Path, out: Path | None, trust: bool, prefix: str) -> None:
     from a2v.recipes.image.ckpt import convert_lightning_checkpoint
 
@@ -135,8 +138,7 @@ def _convert(src: Path, out: Path | None, trust: bool, prefix: str) -> None:
 @app.command("convert-vqgan")
 def convert_vqgan(
     ckpt: Annotated[Path, typer.Argument(help="taming-transformers VQGAN checkpoint (.ckpt, Lightning format).")],
-    out: Annotated[Path | None, typer.Option("--out", "-o", help="Output .safetensors (default: beside the input).")
-                   ] = None,
+    out: ConvertOutOpt = None,
     trust_pickle: TrustOpt = False,
 ) -> None:
     """Convert a published VQGAN .ckpt once to safetensors (its state_dict); then set generate.vq.ckpt to it.
@@ -149,8 +151,7 @@ def convert_vqgan(
 @app.command("convert-wav2clip")
 def convert_wav2clip(
     ckpt: Annotated[Path, typer.Argument(help="Wav2CLIP's released checkpoint (ResNet_CX.ckpt, Lightning format).")],
-    out: Annotated[Path | None, typer.Option("--out", "-o", help="Output .safetensors (default: beside the input).")
-                   ] = None,
+    out: ConvertOutOpt = None,
     trust_pickle: TrustOpt = False,
 ) -> None:
     """Convert Wav2CLIP's released .ckpt once to safetensors, for a2v image import-wav2clip.
