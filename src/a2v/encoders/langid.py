@@ -94,13 +94,13 @@ def _load(src: str, device: str, local: bool, fingerprint: str):  # noqa: ANN202
 
 def _skip_lead_silence(x: np.ndarray) -> np.ndarray:
     """Drop leading 25 ms frames more than |LEAD_SILENCE_DB| below the loudest frame: x (S,) -> (S',)."""
+    from a2v.audio.align import envelope
+
     n = int(0.025 * SR_HZ)
-    m = x.size // n
-    if m < 2:
+    if x.size // n < 2:
         return x
-    rms = np.sqrt(np.mean(x[: m * n].reshape(m, n).astype(np.float64) ** 2, axis=1))  # (S,)->(m,)
-    db = 20 * np.log10(np.maximum(rms, 1e-12) / max(float(rms.max()), 1e-12))  # (m,)
-    first = int(np.argmax(db > LEAD_SILENCE_DB))
+    db = envelope(x, SR_HZ, SR_HZ / n, db=True)  # (S,)->(m,) dBFS per 25 ms frame
+    first = int(np.argmax(db - db.max() > LEAD_SILENCE_DB))
     return x[first * n :]
 
 
