@@ -131,7 +131,7 @@ def serve(
     if queue_size < 0:
         raise A2VError(f"--queue-size must be >= 0, got {queue_size}")
     if langid_model:
-        from a2v.recipes.lipsync.driven.langid import check_langid_model
+        from a2v.encoders.langid import check_langid_model
 
         check_langid_model(langid_model)  # a missing or English-only Whisper stops the start, not a job
     cfg = ServeConfig(max_upload_mb=max_upload_mb, max_audio_s=max_audio_s, max_video_s=max_video_s,

@@ -90,7 +90,7 @@ def evaluate(
     if langid_model is not None and video is None:
         raise InputError("--langid-model identifies the language of --video's speech; a run folder's table does not use it")
     if langid_model is not None:
-        from a2v.recipes.lipsync.driven.langid import check_langid_model
+        from a2v.encoders.langid import check_langid_model
 
         check_langid_model(langid_model)  # before any audio is read or model loads
     if video is not None:
@@ -230,7 +230,7 @@ def generate(
         if model is not None:
             raise InputError("--langid-model chooses the mouth mode of the no-training path (--face); "
                              "a fitted --model does not use it")
-        from a2v.recipes.lipsync.driven.langid import check_langid_model
+        from a2v.encoders.langid import check_langid_model
 
         check_langid_model(langid_model)  # missing, weightless or English-only Whisper: stop here
     speech = load_speech(audio, "--audio file")  # missing, truncated or silent: stop before any model loads

@@ -201,7 +201,7 @@ def generate_driven(
     out = check_output_video(out)
     language = check_language(language)
     if langid_model is not None:
-        from a2v.recipes.lipsync.driven.langid import check_langid_model
+        from a2v.encoders.langid import check_langid_model
 
         check_langid_model(langid_model)  # missing or unusable folder: fail before any audio or face work
     if not fps > 0:

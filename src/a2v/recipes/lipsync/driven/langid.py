@@ -26,13 +26,6 @@ def lipsync_language(code: str) -> str:
     return code if code in LANGUAGES and code != "auto" else "other"
 
 
-def check_langid_model(model: str | os.PathLike) -> str:
-    """Early check (before audio or face work) of a ``--langid-model`` value; MissingWeightsError (one line)."""
-    from a2v.encoders.langid import check_langid_model as check
-
-    return check(model, "--langid-model")
-
-
 def speech_language(wav: np.ndarray, sr: int, model: str | os.PathLike, device: str | None = None) -> dict:
     """Language of speech ``wav`` float32 (S,) at ``sr`` Hz by Whisper folder ``model``, JSON-ready:
 
