@@ -19,20 +19,24 @@ DETECT_MIN_SIDE_PX = 160  # as a2v face evaluate: dlib's HOG detector misses fac
 USABLE_FRACTION = 0.5  # fewer found faces than this share of the samples: warn
 
 
-def faces_found(images: np.ndarray, upsample: int = 1, min_side_px: int = DETECT_MIN_SIDE_PX) -> np.ndarray:
-    """uint8 (N,H,W,3) RGB -> bool (N,): dlib's HOG detector finds a face (pictures enlarged to
-    ``min_side_px`` first, bicubic)."""
+def detect_enlarged(images: np.ndarray, upsample: int = 1, min_side_px: int = DETECT_MIN_SIDE_PX):  # noqa: ANN201
+    """Per uint8 (H,W,3) RGB picture of ``images``: (picture enlarged so its short side is at least
+    ``min_side_px``, bicubic; the enlargement factor k >= 1; dlib HOG face boxes (B,4) in its pixels)."""
     import cv2
 
     from a2v.face import DlibDetector
 
     det = DlibDetector("hog", upsample=upsample)
-    out = np.zeros(len(images), bool)
-    for i, im in enumerate(images):
+    for im in images:
         k = max(1.0, min_side_px / min(im.shape[:2]))
         big = cv2.resize(im, None, fx=k, fy=k, interpolation=cv2.INTER_CUBIC) if k > 1 else im
-        out[i] = len(det.detect(np.ascontiguousarray(big))[0].boxes) > 0
-    return out
+        yield big, k, det.detect(np.ascontiguousarray(big))[0].boxes
+
+
+def faces_found(images: np.ndarray, upsample: int = 1, min_side_px: int = DETECT_MIN_SIDE_PX) -> np.ndarray:
+    """uint8 (N,H,W,3) RGB -> bool (N,): dlib's HOG detector finds a face (pictures enlarged to
+    ``min_side_px`` first, bicubic)."""
+    return np.array([len(boxes) > 0 for _, _, boxes in detect_enlarged(images, upsample, min_side_px)], bool)
 
 
 def distinct_rows(emb: torch.Tensor, n: int) -> torch.Tensor:

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from a2v.errors import InputError
+from a2v.recipes.face.check import DETECT_MIN_SIDE_PX, detect_enlarged
 from a2v.recipes.face.measures import MEASURES, craniofacial_measures, frontalise
 
 AttrFn = Callable[[np.ndarray], dict[str, Any]]
@@ -123,26 +124,22 @@ def load_attribute_classifier(path: str | Path) -> AttrFn:
     return fn
 
 
-def landmarks_of(images: np.ndarray, upsample: int = 1, min_side_px: int = 160) -> tuple[np.ndarray, np.ndarray]:
+def landmarks_of(images: np.ndarray, upsample: int = 1, min_side_px: int = DETECT_MIN_SIDE_PX
+                 ) -> tuple[np.ndarray, np.ndarray]:
     """dlib 68 landmarks of the largest face per picture: (N,68,2) px and found bool (N,).
 
     Pictures smaller than ``min_side_px`` are enlarged (bicubic) for detection, as dlib's HOG
     detector misses faces under ~40 px; landmarks come back in the input's pixels.
     """
-    import cv2
+    from a2v.face import DlibLandmarker
 
-    from a2v.face import DlibDetector, DlibLandmarker
-
-    det, lmk = DlibDetector("hog", upsample=upsample), DlibLandmarker()
+    lmk = DlibLandmarker()
     out = np.full((len(images), 68, 2), np.nan, np.float32)
     found = np.zeros(len(images), bool)
-    for i, im in enumerate(images):
-        k = max(1.0, min_side_px / min(im.shape[:2]))
-        big = cv2.resize(im, None, fx=k, fy=k, interpolation=cv2.INTER_CUBIC) if k > 1 else im
-        d = det.detect(big)[0]
-        if len(d.boxes):
-            j = int(np.argmax((d.boxes[:, 2] - d.boxes[:, 0]) * (d.boxes[:, 3] - d.boxes[:, 1])))
-            out[i], found[i] = lmk(big, d.boxes[j]) / k, True
+    for i, (big, k, boxes) in enumerate(detect_enlarged(images, upsample, min_side_px)):
+        if len(boxes):
+            j = int(np.argmax((boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])))
+            out[i], found[i] = lmk(big, boxes[j]) / k, True
     return out, found
 
 
