@@ -17,7 +17,6 @@ import argparse
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from a2v.config import load_config, replace
@@ -27,18 +26,10 @@ from a2v.recipes.face.config import FaceConfig
 from a2v.recipes.face.data import to_model_image, to_uint8
 from a2v.recipes.face.decoder import FaceDecoder
 from a2v.recipes.face.evaluate import landmarks_of
+from a2v.recipes.face.tiny_data import tiny_faces
 
 REPO = Path(__file__).resolve().parents[1]
 N_FACES, SIZE_PX, PER_FACE = 4, 16, 4
-
-
-def lfw_faces(n: int, size: int) -> np.ndarray:
-    import cv2
-    import skimage.data
-
-    faces = (skimage.data.lfw_subset()[:n] * 255).astype(np.uint8)  # (n,25,25)
-    faces = np.stack([cv2.resize(f, (size, size), interpolation=cv2.INTER_CUBIC) for f in faces])
-    return np.repeat(faces[..., None], 3, axis=-1)  # (n,S,S)->(n,S,S,3)
 
 
 def main() -> None:
@@ -49,7 +40,7 @@ def main() -> None:
     torch.manual_seed(0)
     tiny = load_config(FaceConfig, REPO / "configs" / "face" / "tiny.yaml")
     cfg = replace(tiny, ["decoder.base_channels=8", "decoder.norm_groups=4", "decoder.num_heads=1"])
-    faces = to_model_image(lfw_faces(N_FACES, SIZE_PX), SIZE_PX)  # (4,3,16,16)
+    faces = to_model_image(tiny_faces(N_FACES, SIZE_PX), SIZE_PX)  # (4,3,16,16)
     emb = torch.linalg.qr(torch.randn(128, N_FACES))[0].T.contiguous()  # (4,128) orthonormal
     net = FaceDecoder(cfg.decoder, 128)
     d = cfg.decoder

@@ -3,23 +3,13 @@ and classifier-free guidance moves DDIM samples toward the face of the condition
 
 from __future__ import annotations
 
-import numpy as np
 import torch
 
 from a2v.config import replace
 from a2v.diffusion.ddpm import ddpm_sample, ddpm_training_loss, make_scheduler
+from a2v.recipes.face.tiny_data import tiny_faces
 
 N_FACES, SIZE_PX, PER_FACE = 4, 16, 4
-
-
-def _lfw_faces(n: int, size: int) -> np.ndarray:
-    """The first n LFW faces of scikit-image, grey -> RGB uint8 (n,size,size,3)."""
-    import cv2
-    import skimage.data
-
-    faces = (skimage.data.lfw_subset()[:n] * 255).astype(np.uint8)  # (n,25,25)
-    faces = np.stack([cv2.resize(f, (size, size), interpolation=cv2.INTER_CUBIC) for f in faces])
-    return np.repeat(faces[..., None], 3, axis=-1)  # (n,S,S)->(n,S,S,3)
 
 
 def _distances(samples: torch.Tensor, faces: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -38,7 +28,7 @@ def test_tiny_decoder_overfits_faces_and_guidance_moves_toward_condition(tiny_cf
 
     torch.manual_seed(0)
     cfg = replace(tiny_cfg, ["decoder.base_channels=8", "decoder.norm_groups=4", "decoder.num_heads=1"])
-    faces = to_model_image(_lfw_faces(N_FACES, SIZE_PX), SIZE_PX)  # (4,3,16,16) in [-1,1]
+    faces = to_model_image(tiny_faces(N_FACES, SIZE_PX), SIZE_PX)  # (4,3,16,16) in [-1,1]
     emb = torch.linalg.qr(torch.randn(128, N_FACES))[0].T.contiguous()  # (128,4)->(4,128) orthonormal unit rows
     net = FaceDecoder(cfg.decoder, 128)
     sched = make_scheduler("ancestral", cfg.decoder.num_train_timesteps, cfg.decoder.beta_schedule)

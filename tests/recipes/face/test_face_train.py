@@ -13,15 +13,7 @@ import torch
 from a2v.config import replace
 from a2v.diffusion.ddpm import ddpm_training_loss, make_scheduler
 from a2v.errors import MissingWeightsError
-
-
-def _lfw_faces(n: int, size: int) -> np.ndarray:
-    import cv2
-    import skimage.data
-
-    faces = (skimage.data.lfw_subset()[:n] * 255).astype(np.uint8)  # (n,25,25)
-    faces = np.stack([cv2.resize(f, (size, size), interpolation=cv2.INTER_CUBIC) for f in faces])
-    return np.repeat(faces[..., None], 3, axis=-1)  # (n,S,S)->(n,S,S,3)
+from a2v.recipes.face.tiny_data import tiny_faces
 
 
 def test_tiny_decoder_overfits_one_face(tiny_cfg):
@@ -30,7 +22,7 @@ def test_tiny_decoder_overfits_one_face(tiny_cfg):
 
     torch.manual_seed(0)
     cfg = replace(tiny_cfg, ["decoder.base_channels=8", "decoder.norm_groups=4", "decoder.num_heads=1"])
-    x0 = to_model_image(_lfw_faces(1, 16), 16).repeat(8, 1, 1, 1)  # (8,3,16,16)
+    x0 = to_model_image(tiny_faces(1, 16), 16).repeat(8, 1, 1, 1)  # (8,3,16,16)
     emb = torch.nn.functional.normalize(torch.randn(1, 128), dim=-1).repeat(8, 1)
     net = FaceDecoder(cfg.decoder, 128)
     sched = make_scheduler("ancestral", cfg.decoder.num_train_timesteps)
@@ -88,7 +80,7 @@ def test_smoke_three_stages_and_generate(tmp_path, tiny_cfg):
     rng = np.random.default_rng(0)
     wavs = [(0.1 * rng.standard_normal(8000)).astype(np.float32) for _ in range(2)]  # 0.5 s, repeated to 1 s
     data = tmp_path / "data"
-    _write_dataset(data, _lfw_faces(2, 64), wavs)
+    _write_dataset(data, tiny_faces(2, 64), wavs)
     model = tmp_path / "model"
     cfg = replace(tiny_cfg, [f"train_{s}.{k}={v}" for s in ("encoder", "decoder", "sr")
                              for k, v in (("max_steps", 2), ("batch_size", 2))]  # a 2-step smoke run
